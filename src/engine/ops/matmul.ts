@@ -1,0 +1,98 @@
+// Matrix products: matmul with broadcast batch dims, linear (x Wᵀ + b), and their gradients.
+// Operands whose last two dims are a transposed contiguous matrix are passed to the GEMM kernel as
+// transposed, without copying.
+
+import { record } from '../autograd.js';
+import { promote, type FloatArray } from '../dtype.js';
+import { K } from '../kernels/index.js';
+import { broadcastShapes, fmt, numel } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { contiguousData } from './create.js';
+import { add } from './elementwise.js';
+import { expand, reshape, transpose } from './shape.js';
+
+interface Operand {
+  data: FloatArray;
+  offset: number;
+  trans: boolean;
+  ld: number;
+  stride: number; // batch stride (0 = broadcast)
+}
+
+// Describe a [..., R, C] operand for GEMM: a contiguous matrix per batch (row-major or transposed).
+function operand(t: Tensor, batchShape: number[], rows: number, cols: number): Operand {
+  const nd = t.ndim;
+  const batchN = numel(t.shape.slice(0, nd - 2));
+  const sr = t.strides[nd - 2], sc = t.strides[nd - 1];
+  const rowMajor = sc === 1 && (sr === cols || rows === 1);
+  const colMajor = !rowMajor && sr === 1 && (sc === rows || cols === 1);
+  if (rowMajor || colMajor) {
+    // Batch dims must be either absent/size-1 (broadcast) or laid out densely with a single stride.
+    const bdims = t.shape.slice(0, nd - 2);
+    const bstr = t.strides.slice(0, nd - 2);
+    let dense = true;
+    let acc = rows * cols;
+    for (let i = bdims.length - 1; i >= 0; i--) {
+      if (bdims[i] === 1) continue;
+      if (bstr[i] !== acc) dense = false;
+      acc *= bdims[i];
+    }
+    const full = numel(batchShape);
+    if (dense && (batchN === full || batchN === 1)) {
+      return {
+        data: t.data as FloatArray,
+        offset: t.offset,
+        trans: colMajor,
+        ld: colMajor ? (cols === 1 ? rows : sc) : rowMajor && rows === 1 ? cols : sr,
+        stride: batchN === 1 ? 0 : rows * cols,
+      };
+    }
+  }
+  // General case: materialise the broadcast batch as a contiguous buffer.
+  const ex = expand(t, [...batchShape, rows, cols]);
+  const data = contiguousData(ex) as FloatArray;
+  return { data, offset: 0, trans: false, ld: cols, stride: numel(batchShape) === 1 ? 0 : rows * cols };
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  const dtype = promote(a.dtype, b.dtype, 'matmul');
+  if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtype mismatch ${a.dtype} vs ${b.dtype}`);
+  if (a.ndim < 1 || b.ndim < 1) throw new RangeError(`matmul: scalars are not matrices (${fmt(a.shape)} @ ${fmt(b.shape)})`);
+  // Vectors become matrices and the added dim is removed again at the end.
+  if (a.ndim === 1 || b.ndim === 1) {
+    const a2 = a.ndim === 1 ? reshape(a, [1, a.shape[0]]) : a;
+    const b2 = b.ndim === 1 ? reshape(b, [b.shape[0], 1]) : b;
+    const r = matmul(a2, b2);
+    const s = [...r.shape];
+    if (b.ndim === 1) s.pop();
+    if (a.ndim === 1) s.splice(s.length - (b.ndim === 1 ? 1 : 2), 1);
+    return reshape(r, s);
+  }
+  const M = a.shape[a.ndim - 2], Ka = a.shape[a.ndim - 1];
+  const Kb = b.shape[b.ndim - 2], N = b.shape[b.ndim - 1];
+  if (Ka !== Kb) throw new RangeError(`matmul: inner dimensions differ: ${fmt(a.shape)} @ ${fmt(b.shape)}`);
+  const batchShape = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2), 'matmul');
+  const out = Tensor.empty([...batchShape, M, N], dtype);
+  const A = operand(a, batchShape, M, Ka);
+  const B = operand(b, batchShape, Ka, N);
+  K.gemm({
+    transA: A.trans, transB: B.trans, M, N, K: Ka, alpha: 1,
+    A: A.data, aOffset: A.offset, lda: A.ld, strideA: A.stride,
+    B: B.data, bOffset: B.offset, ldb: B.ld, strideB: B.stride,
+    beta: 0, C: out.data as FloatArray, cOffset: 0, ldc: N, strideC: M * N,
+    batch: numel(batchShape),
+  });
+  return record(out, 'matmul', [a, b], (g) => [
+    a.requiresGrad ? matmul(g, transpose(b)) : null,
+    b.requiresGrad ? matmul(transpose(a), g) : null,
+  ]);
+}
+
+/** y = x Wᵀ + b with W of shape [out, in] (PyTorch's Linear layout). */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (x.shape[x.ndim - 1] !== weight.shape[1]) {
+    throw new RangeError(`linear: input ${fmt(x.shape)} does not match weight ${fmt(weight.shape)} (expected last dim ${weight.shape[1]})`);
+  }
+  const y = matmul(x, transpose(weight));
+  return bias ? add(y, bias) : y;
+}

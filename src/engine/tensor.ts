@@ -1,0 +1,204 @@
+// The Tensor: a strided view (shape, strides, offset) over a reference-counted Storage.
+//
+// Memory policy (see docs/memory.md): tensor memory is ordinary JS typed-array memory, so the garbage
+// collector is the backstop. On top of that, release is deliberate and deterministic:
+//   * every tensor created inside `tidy(fn)` is disposed when fn returns, except what fn returns
+//     (which moves to the enclosing scope) and what was `keep()`-ed;
+//   * `t.dispose()` releases one reference to the storage; views share storage, so a storage's memory
+//     is dropped only when its last view is disposed;
+//   * a disposed tensor throws on any access, naming itself, instead of reading stale memory.
+// Gradients written into leaf tensors (`.grad`) and parameters are never tracked by scopes.
+
+import { allocData, dtypeOf, type DType, type TypedData } from './dtype.js';
+import { contiguousStrides, fmt, numel, type Shape } from './shape.js';
+
+export class Storage {
+  private _data: TypedData | null;
+  refs = 0;
+  constructor(data: TypedData) {
+    this._data = data;
+  }
+  get data(): TypedData {
+    if (this._data === null) throw new Error('tensor storage was disposed (use keep() or return it from tidy())');
+    return this._data;
+  }
+  get released(): boolean {
+    return this._data === null;
+  }
+  retain(): void {
+    this.refs++;
+  }
+  release(): void {
+    if (--this.refs <= 0) this._data = null;
+  }
+}
+
+/** A node of the autograd graph: how to turn the output's gradient into its inputs' gradients. */
+export interface GradNode {
+  readonly name: string;
+  inputs: (Tensor | null)[];
+  /** Returns one gradient per input (null where an input needs none). Runs under noGrad. */
+  backward: ((grad: Tensor) => (Tensor | null)[]) | null;
+}
+
+// ---- scopes -------------------------------------------------------------------------------------------
+
+const scopeStack: Set<Tensor>[] = [];
+
+function track(t: Tensor): void {
+  if (scopeStack.length > 0) scopeStack[scopeStack.length - 1].add(t);
+}
+
+/** Remove a tensor from scope tracking so that `tidy` leaves it alive. Returns it. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopeStack) s.delete(t);
+  return t;
+}
+
+type Kept = Tensor | Kept[] | { [k: string]: Kept } | number | string | boolean | null | undefined | void;
+
+function collect(v: unknown, out: Set<Tensor>): void {
+  if (v instanceof Tensor) out.add(v);
+  else if (Array.isArray(v)) for (const x of v) collect(x, out);
+  else if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const x of Object.values(v)) collect(x, out);
+  }
+}
+
+/**
+ * Run fn; dispose every tensor it created except those reachable from its result (tensors, arrays
+ * and plain objects are searched). Returned tensors are handed to the enclosing scope.
+ */
+export function tidy<T extends Kept>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopeStack.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopeStack.pop();
+    for (const t of scope) t.dispose();
+    throw e;
+  }
+  scopeStack.pop();
+  const survivors = new Set<Tensor>();
+  collect(result, survivors);
+  for (const t of scope) {
+    if (survivors.has(t)) track(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/** Number of live tensors tracked by open scopes (for tests of the memory policy). */
+export function trackedCount(): number {
+  let n = 0;
+  for (const s of scopeStack) n += s.size;
+  return n;
+}
+
+// ---- the tensor ----------------------------------------------------------------------------------------
+
+export class Tensor {
+  readonly storage: Storage;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  gradFn: GradNode | null = null;
+  private _disposed = false;
+
+  constructor(storage: Storage, shape: Shape, strides?: Shape, offset = 0) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+    this.offset = offset;
+    this.dtype = dtypeOf(storage.data);
+    storage.retain();
+    track(this);
+  }
+
+  /** A new contiguous tensor over `data` (not copied). */
+  static fromData(data: TypedData, shape: Shape): Tensor {
+    if (data.length !== numel(shape)) {
+      throw new RangeError(`tensor: ${data.length} values cannot have shape ${fmt(shape)} (${numel(shape)} elements)`);
+    }
+    return new Tensor(new Storage(data), shape);
+  }
+
+  static empty(shape: Shape, dtype: DType = 'float32'): Tensor {
+    for (const s of shape) {
+      if (!Number.isInteger(s) || s < 0) throw new RangeError(`tensor: invalid shape ${fmt(shape)}`);
+    }
+    return new Tensor(new Storage(allocData(dtype, numel(shape))), shape);
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get size(): number {
+    return numel(this.shape);
+  }
+  get disposed(): boolean {
+    return this._disposed;
+  }
+
+  /** The whole underlying buffer (index with offset/strides unless isContiguous()). */
+  get data(): TypedData {
+    if (this._disposed) throw new Error(`tensor ${fmt(this.shape)} ${this.dtype} was disposed`);
+    return this.storage.data;
+  }
+
+  isContiguous(): boolean {
+    let acc = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      if (this.shape[i] !== 1 && this.strides[i] !== acc) return false;
+      acc *= this.shape[i];
+    }
+    return true;
+  }
+
+  /** A view of the same storage with a different geometry (no copy, no autograd). */
+  view_(shape: Shape, strides: Shape, offset: number): Tensor {
+    return new Tensor(this.storage, shape, strides, offset);
+  }
+
+  /** Logical values in row-major order as plain numbers (int64 converted with Number()). */
+  toArray(): number[] {
+    const d = this.data;
+    const out = new Array<number>(this.size);
+    const nd = this.ndim;
+    const idx = new Array<number>(nd).fill(0);
+    let p = this.offset;
+    for (let i = 0; i < out.length; i++) {
+      out[i] = Number(d[p]);
+      for (let k = nd - 1; k >= 0; k--) {
+        idx[k]++;
+        p += this.strides[k];
+        if (idx[k] < this.shape[k]) break;
+        p -= this.strides[k] * this.shape[k];
+        idx[k] = 0;
+      }
+    }
+    return out;
+  }
+
+  item(): number {
+    if (this.size !== 1) throw new RangeError(`item: tensor of shape ${fmt(this.shape)} has ${this.size} elements, expected 1`);
+    return Number(this.data[this.offset]);
+  }
+
+  dispose(): void {
+    if (this._disposed) return;
+    this._disposed = true;
+    this.storage.release();
+    for (const s of scopeStack) s.delete(this);
+    this.gradFn = null;
+  }
+
+  toString(): string {
+    return `Tensor(${fmt(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+}
