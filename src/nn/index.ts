@@ -1,0 +1,2 @@
+// nn: modules with state-dict names, layers, optimizers.
+export * from './module.js';
