@@ -1,2 +1,4 @@
 // nn: modules with state-dict names, layers, optimizers.
 export * from './module.js';
+export * from './optim.js';
+export * as init from './init.js';
