@@ -1,0 +1,5 @@
+// Conditioning encoders of LDM (ClassEmbedder, BERTEmbedder, TransformerEmbedder, SpatialRescaler) and the
+// WordPiece tokenizer.
+export * from './tokenizer.js';
+export * from './x_transformer.js';
+export * from './modules.js';
