@@ -5,11 +5,16 @@
 import { tsElementwise, type ElementwiseKernels } from './elementwise.js';
 import { tsGemm, type GemmKernels } from './gemm.js';
 import { tsReduce, type ReduceKernels } from './reduce.js';
+import { tsConv, type ConvKernels } from './conv.js';
+import { tsResample, type ResampleKernels } from './resample.js';
 
-export type Kernels = ElementwiseKernels & GemmKernels & ReduceKernels;
+export type Kernels = ElementwiseKernels & GemmKernels & ReduceKernels
+  & ConvKernels & ResampleKernels;
 
 /** The reference kernels: the ground truth that faster kernels are tested against. */
-export const tsKernels: Readonly<Kernels> = Object.freeze({ ...tsElementwise, ...tsGemm, ...tsReduce });
+export const tsKernels: Readonly<Kernels> = Object.freeze({
+  ...tsElementwise, ...tsGemm, ...tsReduce, ...tsConv, ...tsResample,
+});
 
 /** The active kernels (mutated in place by the backend loader). */
 export const K: Kernels = { ...tsKernels };

@@ -1,3 +1,2 @@
-// Neural-network ops (convolution, pooling, resampling, normalisation, softmax, attention, losses,
-// embedding, dropout). Filled in by the ops that need dedicated kernels.
-export {};
+export { conv2d, type Conv2dOptions } from './nn/conv.js';
+export { upsampleNearest, avgPool2d, interpolateBilinear } from './nn/resample.js';

@@ -1,0 +1,35 @@
+// Small helpers shared by the NN ops: dtype/shape validation with errors that name the op, and
+// contiguous float views of inputs for the kernels.
+
+import { isFloat, type FloatArray } from '../../dtype.js';
+import { fmt } from '../../shape.js';
+import type { Tensor } from '../../tensor.js';
+import { contiguousData } from '../create.js';
+
+/** Throws unless every given tensor is float32/float64 and all share one dtype. */
+export function checkFloat(op: string, named: Record<string, Tensor | null | undefined>): void {
+  let first: [string, Tensor] | null = null;
+  for (const [name, t] of Object.entries(named)) {
+    if (!t) continue;
+    if (!isFloat(t.dtype)) throw new TypeError(`${op}: ${name} must be float32 or float64, got ${t.dtype} ${fmt(t.shape)}`);
+    if (!first) first = [name, t];
+    else if (t.dtype !== first[1].dtype) {
+      throw new TypeError(`${op}: dtype mismatch: ${first[0]} is ${first[1].dtype} ${fmt(first[1].shape)} but ${name} is ${t.dtype} ${fmt(t.shape)}`);
+    }
+  }
+}
+
+/** Contiguous float data of t (t's own buffer when already dense at offset 0). */
+export function dense(t: Tensor): FloatArray {
+  return contiguousData(t) as FloatArray;
+}
+
+/** dense(t), or null for a missing tensor. */
+export function denseOrNull(t: Tensor | null | undefined): FloatArray | null {
+  return t ? dense(t) : null;
+}
+
+export function positiveInt(op: string, what: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${what} must be a positive integer, got ${v}`);
+  return v;
+}
