@@ -7,13 +7,15 @@ import { tsGemm, type GemmKernels } from './gemm.js';
 import { tsReduce, type ReduceKernels } from './reduce.js';
 import { tsConv, type ConvKernels } from './conv.js';
 import { tsResample, type ResampleKernels } from './resample.js';
+import { tsNorm, type NormKernels } from './norm.js';
+import { tsSoftmax, type SoftmaxKernels } from './softmax.js';
 
 export type Kernels = ElementwiseKernels & GemmKernels & ReduceKernels
-  & ConvKernels & ResampleKernels;
+  & ConvKernels & ResampleKernels & NormKernels & SoftmaxKernels;
 
 /** The reference kernels: the ground truth that faster kernels are tested against. */
 export const tsKernels: Readonly<Kernels> = Object.freeze({
-  ...tsElementwise, ...tsGemm, ...tsReduce, ...tsConv, ...tsResample,
+  ...tsElementwise, ...tsGemm, ...tsReduce, ...tsConv, ...tsResample, ...tsNorm, ...tsSoftmax,
 });
 
 /** The active kernels (mutated in place by the backend loader). */
