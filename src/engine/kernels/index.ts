@@ -9,13 +9,14 @@ import { tsConv, type ConvKernels } from './conv.js';
 import { tsResample, type ResampleKernels } from './resample.js';
 import { tsNorm, type NormKernels } from './norm.js';
 import { tsSoftmax, type SoftmaxKernels } from './softmax.js';
+import { tsAttention, type AttentionKernels } from './attention.js';
 
 export type Kernels = ElementwiseKernels & GemmKernels & ReduceKernels
-  & ConvKernels & ResampleKernels & NormKernels & SoftmaxKernels;
+  & ConvKernels & ResampleKernels & NormKernels & SoftmaxKernels & AttentionKernels;
 
 /** The reference kernels: the ground truth that faster kernels are tested against. */
 export const tsKernels: Readonly<Kernels> = Object.freeze({
-  ...tsElementwise, ...tsGemm, ...tsReduce, ...tsConv, ...tsResample, ...tsNorm, ...tsSoftmax,
+  ...tsElementwise, ...tsGemm, ...tsReduce, ...tsConv, ...tsResample, ...tsNorm, ...tsSoftmax, ...tsAttention,
 });
 
 /** The active kernels (mutated in place by the backend loader). */

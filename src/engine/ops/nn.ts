@@ -4,3 +4,4 @@ export { conv2d, type Conv2dOptions } from './nn/conv.js';
 export { upsampleNearest, avgPool2d, interpolateBilinear } from './nn/resample.js';
 export { groupNorm, layerNorm, batchNorm } from './nn/norm.js';
 export { softmax, logSoftmax } from './nn/softmax.js';
+export { attention } from './nn/attention.js';
