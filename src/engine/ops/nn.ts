@@ -5,3 +5,6 @@ export { upsampleNearest, avgPool2d, interpolateBilinear } from './nn/resample.j
 export { groupNorm, layerNorm, batchNorm } from './nn/norm.js';
 export { softmax, logSoftmax } from './nn/softmax.js';
 export { attention } from './nn/attention.js';
+export { mseLoss, l1Loss, type Reduction } from './nn/loss.js';
+export { embedding, indexSelect, gather } from './nn/index.js';
+export { dropout } from './nn/dropout.js';
