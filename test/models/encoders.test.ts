@@ -51,6 +51,7 @@ test('WordPiece tokenizer: bert-base-uncased normalisation, punctuation split, g
   assert.equal(normalizeBert('Café\tNAÏVE\u0000\u200b x'), 'cafe naive x');
   assert.deepEqual(preTokenizeBert('hello,world! $5 "ok"'), ['hello', ',', 'world', '!', '$', '5', '"', 'ok', '"']);
   assert.equal(normalizeBert('的猫'), ' 的  猫 ');
+  assert.equal(normalizeBert('ΟΔΟΣ'), 'οδοσ'); // per-character lower-casing: no final sigma
   assert.deepEqual(tok.tokenizeIds('unaffable'), [id('un'), id('##aff'), id('##able')]);
   assert.deepEqual(tok.tokenizeIds('A Photo of cats!'), [id('a'), id('photo'), id('of'), id('cat'), id('##s'), id('!')]);
   assert.deepEqual(tok.tokenizeIds('Café, NAÏVE.'), [id('cafe'), id(','), id('naive'), id('.')]);

@@ -51,7 +51,10 @@ export function normalizeBert(text: string): string {
     else if (isChineseChar(cp)) s += ` ${ch} `;
     else s += ch;
   }
-  return s.normalize('NFD').replace(/\p{Mn}/gu, '').toLowerCase();
+  // Lower-casing is per character (the Rust normaliser maps every Σ to σ, with no final-sigma rule).
+  let out = '';
+  for (const ch of s.normalize('NFD').replace(/\p{Mn}/gu, '')) out += ch.toLowerCase();
+  return out;
 }
 
 /** BertPreTokenizer: whitespace-separated words, each punctuation character a word of its own. */
