@@ -127,3 +127,19 @@ test('resampling: gradients match finite differences', () => {
   gradcheck('bilinear scale factor', (t) => T.interpolateBilinear(t, [1, 2], 0.5), [x]);
   gradcheck('bilinear non-contiguous', (t) => T.interpolateBilinear(t, [4, 3]), [T.permute(rnd([3, 5, 2, 2], 85), [2, 3, 0, 1])]);
 });
+
+test('conv2d kernels use the GEMM of the active kernel table', () => {
+  const orig = T.K.gemm;
+  let calls = 0;
+  T.K.gemm = (args) => {
+    calls++;
+    orig(args);
+  };
+  try {
+    const x = T.requireGrad(rnd([1, 2, 4, 4], 90)), w = T.requireGrad(rnd([3, 2, 3, 3], 91));
+    T.sum(T.conv2d(x, w, null, { padding: 1 })).backward();
+    assert.equal(calls, 3, 'forward, input gradient and weight gradient each run one GEMM');
+  } finally {
+    T.K.gemm = orig;
+  }
+});

@@ -9,11 +9,23 @@
 // The caller computes OH/OW (bottom/right padding is implied by them); input positions outside
 // [0, H) × [0, W) read as zero. Every kernel overwrites its outputs (no accumulation into them).
 //
+// Called through a kernel table (K.conv2dForward(...)), the kernels use that table's GEMM.
 // The column buffer covers a block of output rows at a time (at most `colBudget` elements, at least one
 // output row), so memory stays bounded for large images.
 
 import type { FloatArray } from '../dtype.js';
-import { K } from './index.js';
+import { tsGemm, type GemmKernels } from './gemm.js';
+
+type Gemm = GemmKernels['gemm'];
+
+/**
+ * The GEMM to use: the table the kernel was called through (`K.conv2dForward(...)` → K.gemm, so a faster
+ * installed GEMM is used), else the reference one. (Importing K here would make an import cycle.)
+ */
+function gemmOf(self: unknown): Gemm {
+  const g = (self as Partial<GemmKernels> | undefined)?.gemm;
+  return typeof g === 'function' ? g : tsGemm.gemm;
+}
 
 let colBudget = 1 << 22;
 
@@ -101,15 +113,16 @@ export const tsConv = {
    * x [N, C, H, W], w [O, C, kh, kw], bias [O] or null, out [N, O, OH, OW] (overwritten).
    */
   conv2dForward(
-    x: FloatArray, N: number, C: number, H: number, W: number,
+    this: unknown, x: FloatArray, N: number, C: number, H: number, W: number,
     w: FloatArray, O: number, kh: number, kw: number, bias: FloatArray | null,
     sh: number, sw: number, padTop: number, padLeft: number, OH: number, OW: number, out: FloatArray,
   ): void {
+    const gemm = gemmOf(this);
     const g: Geometry = { C, H, W, kh, kw, sh, sw, padTop, padLeft, OH, OW };
     const ckk = C * kh * kw;
     const P = OH * OW;
     if (isPointwise(g)) {
-      K.gemm({
+      gemm({
         transA: false, transB: false, M: O, N: P, K: C, alpha: 1,
         A: w, aOffset: 0, lda: C, strideA: 0, B: x, bOffset: 0, ldb: P, strideB: C * P,
         beta: 0, C: out, cOffset: 0, ldc: P, strideC: O * P, batch: N,
@@ -121,7 +134,7 @@ export const tsConv = {
         for (let oh0 = 0; oh0 < OH; oh0 += rb) {
           const rows = Math.min(rb, OH - oh0);
           im2col(x, n * C * H * W, g, oh0, rows, col, false);
-          K.gemm({
+          gemm({
             transA: false, transB: false, M: O, N: rows * OW, K: ckk, alpha: 1,
             A: w, aOffset: 0, lda: ckk, strideA: 0, B: col, bOffset: 0, ldb: rows * OW, strideB: 0,
             beta: 0, C: out, cOffset: n * O * P + oh0 * OW, ldc: P, strideC: 0, batch: 1,
@@ -145,15 +158,16 @@ export const tsConv = {
    * w[o, c, i, j] · gy[n, o, oh, ow]. gy [N, O, OH, OW], w [O, C, kh, kw], gx [N, C, H, W] (overwritten).
    */
   conv2dBackwardInput(
-    gy: FloatArray, N: number, C: number, H: number, W: number,
+    this: unknown, gy: FloatArray, N: number, C: number, H: number, W: number,
     w: FloatArray, O: number, kh: number, kw: number,
     sh: number, sw: number, padTop: number, padLeft: number, OH: number, OW: number, gx: FloatArray,
   ): void {
+    const gemm = gemmOf(this);
     const g: Geometry = { C, H, W, kh, kw, sh, sw, padTop, padLeft, OH, OW };
     const ckk = C * kh * kw;
     const P = OH * OW;
     if (isPointwise(g)) {
-      K.gemm({
+      gemm({
         transA: true, transB: false, M: C, N: P, K: O, alpha: 1,
         A: w, aOffset: 0, lda: C, strideA: 0, B: gy, bOffset: 0, ldb: P, strideB: O * P,
         beta: 0, C: gx, cOffset: 0, ldc: P, strideC: C * P, batch: N,
@@ -166,7 +180,7 @@ export const tsConv = {
     for (let n = 0; n < N; n++) {
       for (let oh0 = 0; oh0 < OH; oh0 += rb) {
         const rows = Math.min(rb, OH - oh0);
-        K.gemm({
+        gemm({
           transA: true, transB: false, M: ckk, N: rows * OW, K: O, alpha: 1,
           A: w, aOffset: 0, lda: ckk, strideA: 0, B: gy, bOffset: n * O * P + oh0 * OW, ldb: P, strideB: 0,
           beta: 0, C: col, cOffset: 0, ldc: rows * OW, strideC: 0, batch: 1,
@@ -182,11 +196,12 @@ export const tsConv = {
    * (both overwritten).
    */
   conv2dBackwardWeight(
-    x: FloatArray, gy: FloatArray, N: number, C: number, H: number, W: number,
+    this: unknown, x: FloatArray, gy: FloatArray, N: number, C: number, H: number, W: number,
     O: number, kh: number, kw: number,
     sh: number, sw: number, padTop: number, padLeft: number, OH: number, OW: number,
     gw: FloatArray, gb: FloatArray | null,
   ): void {
+    const gemm = gemmOf(this);
     const g: Geometry = { C, H, W, kh, kw, sh, sw, padTop, padLeft, OH, OW };
     const ckk = C * kh * kw;
     const P = OH * OW;
@@ -194,7 +209,7 @@ export const tsConv = {
       if (N === 0) gw.fill(0);
       // gw[O, C] = Σ_n gy[n] (O×P) · x[n]ᵀ (P×C); x[n] is C×P, i.e. a transposed operand.
       for (let n = 0; n < N; n++) {
-        K.gemm({
+        gemm({
           transA: false, transB: true, M: O, N: C, K: P, alpha: 1,
           A: gy, aOffset: n * O * P, lda: P, strideA: 0, B: x, bOffset: n * C * P, ldb: P, strideB: 0,
           beta: n === 0 ? 0 : 1, C: gw, cOffset: 0, ldc: C, strideC: 0, batch: 1,
@@ -208,7 +223,7 @@ export const tsConv = {
         for (let oh0 = 0; oh0 < OH; oh0 += rb) {
           const rows = Math.min(rb, OH - oh0);
           im2col(x, n * C * H * W, g, oh0, rows, colT, true);
-          K.gemm({
+          gemm({
             transA: false, transB: false, M: O, N: ckk, K: rows * OW, alpha: 1,
             A: gy, aOffset: n * O * P + oh0 * OW, lda: P, strideA: 0, B: colT, bOffset: 0, ldb: ckk, strideB: 0,
             beta: first ? 0 : 1, C: gw, cOffset: 0, ldc: ckk, strideC: 0, batch: 1,
