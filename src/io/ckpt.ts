@@ -1,0 +1,510 @@
+// Checkpoint files: PyTorch `.ckpt`/`.pt`/`.pth` (torch.save zip archives) and `.safetensors`, read lazily.
+//
+// A torch.save zip holds `<prefix>/data.pkl` (a pickle of the saved object, tensors as persistent
+// references to storages), `<prefix>/data/<key>` (raw storages, little-endian unless `byteorder` says
+// otherwise) and `<prefix>/version`. The pickle is read with the restricted unpickler (src/io/pickle.ts):
+// only the globals a state dict needs are constructed, a few bookkeeping classes of Lightning /
+// OmegaConf / numpy are recorded inertly, and every other global is refused by name.
+// Tensors stay on disk until asked for (`LazyTensor.load()` / `readInto()`), so a multi-GB checkpoint
+// is never held twice in memory.
+
+import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import * as T from '../engine/index.js';
+import type { DType } from '../engine/dtype.js';
+import { formatLoadReport, type LoadReport, type Module } from '../nn/module.js';
+import { BUILTIN_GLOBALS, PyObject, UnpicklingError, opaqueClass, unpickle, type PyCallable } from './pickle.js';
+import { halfToFloat } from './safetensors.js';
+import { ZipReader } from './zip.js';
+
+// ---- element types ---------------------------------------------------------------------------------
+
+/** Storage element types by safetensors name: byte width and the engine dtype values are converted to. */
+const ELEM: Record<string, { bytes: number; ours: DType }> = {
+  F32: { bytes: 4, ours: 'float32' }, F64: { bytes: 8, ours: 'float64' }, F16: { bytes: 2, ours: 'float32' },
+  BF16: { bytes: 2, ours: 'float32' }, I64: { bytes: 8, ours: 'int64' }, I32: { bytes: 4, ours: 'int32' },
+  I16: { bytes: 2, ours: 'int32' }, I8: { bytes: 1, ours: 'int32' }, U8: { bytes: 1, ours: 'int32' }, BOOL: { bytes: 1, ours: 'int32' },
+};
+
+/** torch.<Name>Storage → safetensors element type. */
+const TORCH_STORAGES: Record<string, string> = {
+  FloatStorage: 'F32', DoubleStorage: 'F64', HalfStorage: 'F16', BFloat16Storage: 'BF16', LongStorage: 'I64',
+  IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8', ByteStorage: 'U8', BoolStorage: 'BOOL', UntypedStorage: 'U8',
+};
+
+// ---- lazy tensors ----------------------------------------------------------------------------------
+
+/** Where a storage's bytes live: a reader of byte ranges relative to the storage start. */
+interface StorageRef {
+  key: string;
+  elem: string;
+  /** Byte length available for this storage. */
+  byteLength: number;
+  read(start: number, length: number): Uint8Array;
+  bigEndian: boolean;
+}
+
+/** A tensor whose values are still in the file. */
+export class LazyTensor {
+  constructor(
+    readonly shape: readonly number[],
+    readonly strides: readonly number[],
+    /** In elements. */
+    readonly storageOffset: number,
+    private readonly storage: StorageRef,
+    readonly source: string,
+  ) {}
+
+  /** The element type as stored in the file (safetensors names: F32, F16, I64, ...). */
+  get fileDtype(): string {
+    return this.storage.elem;
+  }
+  /** The engine dtype `load()` returns (F16/BF16 widen to float32, small ints to int32). */
+  get dtype(): DType {
+    return ELEM[this.storage.elem].ours;
+  }
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  /** The values as contiguous little-endian bytes in the file's element type. */
+  rawBytes(): Uint8Array {
+    const w = ELEM[this.storage.elem].bytes;
+    const n = this.size;
+    if (n === 0) return new Uint8Array(0);
+    let lo = this.storageOffset, hi = this.storageOffset;
+    for (let i = 0; i < this.shape.length; i++) {
+      const span = (this.shape[i] - 1) * this.strides[i];
+      if (span < 0) lo += span;
+      else hi += span;
+    }
+    if (lo < 0 || (hi + 1) * w > this.storage.byteLength) {
+      throw new Error(`${this.source}: tensor [${this.shape}] at offset ${this.storageOffset} with strides [${this.strides}] exceeds its storage ${this.storage.key} (${this.storage.byteLength} bytes)`);
+    }
+    let contiguous = true;
+    let acc = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      if (this.shape[i] !== 1 && this.strides[i] !== acc) contiguous = false;
+      acc *= this.shape[i];
+    }
+    const span = this.storage.read(lo * w, (hi - lo + 1) * w);
+    let out: Uint8Array;
+    if (contiguous) out = span.byteLength === n * w ? span : span.slice(0, n * w);
+    else {
+      out = new Uint8Array(n * w);
+      const nd = this.shape.length;
+      const idx = new Array<number>(nd).fill(0);
+      let p = this.storageOffset - lo;
+      for (let i = 0; i < n; i++) {
+        out.set(span.subarray(p * w, p * w + w), i * w);
+        for (let k = nd - 1; k >= 0; k--) {
+          idx[k]++;
+          p += this.strides[k];
+          if (idx[k] < this.shape[k]) break;
+          p -= this.strides[k] * this.shape[k];
+          idx[k] = 0;
+        }
+      }
+    }
+    if (this.storage.bigEndian && w > 1) {
+      if (out === span) out = out.slice();
+      for (let i = 0; i < out.length; i += w) out.subarray(i, i + w).reverse();
+    }
+    return out;
+  }
+
+  /** The values as an engine tensor (contiguous; F16/BF16 widened to float32). */
+  load(): T.Tensor {
+    return T.Tensor.fromData(decodeElements(this.rawBytes(), this.storage.elem), [...this.shape]);
+  }
+
+  /** Copy the values into a contiguous tensor of the same shape (casting to its dtype). */
+  readInto(dst: T.Tensor, key = '?'): void {
+    if (!dst.isContiguous()) throw new Error(`${this.source}: cannot load ${key} into a non-contiguous tensor`);
+    if (dst.size !== this.size) throw new Error(`${this.source}: ${key} has ${this.size} values, destination has ${dst.size}`);
+    let vals = decodeElements(this.rawBytes(), this.storage.elem);
+    if (T.dtypeOf(vals) !== dst.dtype) vals = T.contiguousData(T.cast(T.Tensor.fromData(vals, [vals.length]), dst.dtype));
+    (dst.data as Float32Array).set(vals as Float32Array, dst.offset);
+  }
+}
+
+function decodeElements(bytes: Uint8Array, elem: string): T.TypedData {
+  const n = bytes.byteLength / ELEM[elem].bytes;
+  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+  switch (elem) {
+    case 'F32': return new Float32Array(aligned.buffer, aligned.byteOffset, n).slice();
+    case 'F64': return new Float64Array(aligned.buffer, aligned.byteOffset, n).slice();
+    case 'I64': return new BigInt64Array(aligned.buffer, aligned.byteOffset, n).slice();
+    case 'I32': return new Int32Array(aligned.buffer, aligned.byteOffset, n).slice();
+    case 'F16': return halfToFloat(bytes, false);
+    case 'BF16': return halfToFloat(bytes, true);
+    case 'I16': return Int32Array.from(new Int16Array(aligned.buffer, aligned.byteOffset, n));
+    case 'I8': return Int32Array.from(new Int8Array(aligned.buffer, aligned.byteOffset, n));
+    default: return Int32Array.from(bytes);
+  }
+}
+
+// ---- the checkpoint ---------------------------------------------------------------------------------
+
+export interface Checkpoint {
+  path: string;
+  format: 'torch-zip' | 'safetensors';
+  /** The model weights under their original keys, in file order. */
+  stateDict: Map<string, LazyTensor>;
+  /** `global_step` / `epoch` of a Lightning checkpoint (from safetensors metadata when converted). */
+  globalStep?: number;
+  epoch?: number;
+  /** The unpickled top-level object (torch) or the safetensors metadata. */
+  top: unknown;
+  close(): void;
+}
+
+export interface ReadCheckpointOptions {
+  /** Extra fully-qualified class names to accept inertly (recorded, never run) in pickles. */
+  allowGlobals?: string[];
+}
+
+/** Open a checkpoint; the format is detected from the content, not the file name. */
+export function readCheckpoint(path: string, opts: ReadCheckpointOptions = {}): Checkpoint {
+  const head = readHead(path, 16);
+  if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return readTorchZip(path, opts);
+  if (head.length >= 9 && head[8] === 0x7b) return readSafetensorsLazy(path);
+  if (head.length >= 2 && head[0] === 0x80 && head[1] === 0x02) {
+    throw new Error(`${path}: legacy (PyTorch < 1.6, non-zip) torch.save format is not supported; re-save it with a recent PyTorch (torch.save(torch.load(f), f2))`);
+  }
+  throw new Error(`${path}: not a checkpoint (neither a torch.save zip archive nor safetensors; ${head.length} bytes read${head.length === 0 ? ', file is empty' : ''})`);
+}
+
+function readHead(path: string, n: number): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const b = new Uint8Array(n);
+    const got = readSync(fd, b, 0, n, 0);
+    return b.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// Classes never accepted, even through allowGlobals.
+const DENY = /^(os|posix|nt|subprocess|sys|shutil|socket|importlib|runpy|pickle|marshal|ctypes|code|pty|webbrowser|multiprocessing)\.|^(builtins|__builtin__)\.(eval|exec|compile|open|getattr|setattr|delattr|__import__|input|globals|locals|vars|breakpoint)$/;
+
+// Bookkeeping classes found in Lightning checkpoints (callbacks, hyper-parameters, loop states):
+// accepted as inert records.
+const OPAQUE_PREFIXES = ['pytorch_lightning.', 'lightning.pytorch.', 'lightning.fabric.', 'lightning_fabric.', 'omegaconf.'];
+const OPAQUE_NAMES = new Set([
+  'argparse.Namespace', 'typing.Any', 'torch.device', 'torch.Size', 'numpy.dtype', 'numpy.ndarray',
+  'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
+  'torch.float32', 'torch.float16', 'torch.bfloat16', 'torch.float64', 'torch.int64', 'torch.int32', 'torch.uint8', 'torch.bool',
+]);
+
+function torchGlobals(source: string): Record<string, PyCallable> {
+  const rebuildV2: PyCallable = {
+    qualname: 'torch._utils._rebuild_tensor_v2',
+    call: (args) => rebuildTensor(args, source),
+  };
+  const passThroughTensor = (qualname: string): PyCallable => ({
+    qualname,
+    call: (args) => {
+      if (!(args[0] instanceof LazyTensor)) throw new UnpicklingError(`${source}: ${qualname} expects a tensor`);
+      return args[0];
+    },
+  });
+  const fromType: (q: string) => PyCallable = (q) => ({
+    qualname: q,
+    call: (args) => {
+      const [func, , fargs] = args as [PyCallable, unknown, unknown[]];
+      if (!func || typeof func.call !== 'function' || !Array.isArray(fargs)) throw new UnpicklingError(`${source}: malformed ${q}`);
+      return func.call([...fargs]);
+    },
+  });
+  const g: Record<string, PyCallable> = {
+    'torch._utils._rebuild_tensor_v2': rebuildV2,
+    'torch._utils._rebuild_tensor': { qualname: 'torch._utils._rebuild_tensor', call: (args) => rebuildTensor(args, source) },
+    'torch._utils._rebuild_parameter': passThroughTensor('torch._utils._rebuild_parameter'),
+    'torch._utils._rebuild_parameter_with_state': passThroughTensor('torch._utils._rebuild_parameter_with_state'),
+    'torch._tensor._rebuild_from_type_v2': fromType('torch._tensor._rebuild_from_type_v2'),
+    'torch._tensor._rebuild_from_type': fromType('torch._tensor._rebuild_from_type'),
+    'torch.Tensor': { qualname: 'torch.Tensor', call: () => { throw new UnpicklingError(`${source}: torch.Tensor cannot be called`); } },
+    'torch.nn.parameter.Parameter': passThroughTensor('torch.nn.parameter.Parameter'),
+    'numpy.core.multiarray.scalar': { qualname: 'numpy.core.multiarray.scalar', call: (args) => numpyScalar(args) },
+    'numpy._core.multiarray.scalar': { qualname: 'numpy._core.multiarray.scalar', call: (args) => numpyScalar(args) },
+  };
+  for (const name of Object.keys(TORCH_STORAGES)) g[`torch.${name}`] = { qualname: `torch.${name}`, call: () => { throw new UnpicklingError(`${source}: storages cannot be constructed`); } };
+  return g;
+}
+
+function rebuildTensor(args: unknown[], source: string): LazyTensor {
+  const [storage, offset, size, stride] = args as [StorageRef, number, number[], number[]];
+  if (!storage || typeof (storage as StorageRef).read !== 'function') throw new UnpicklingError(`${source}: _rebuild_tensor without a storage`);
+  if (!Array.isArray(size) || !Array.isArray(stride) || typeof offset !== 'number') throw new UnpicklingError(`${source}: malformed _rebuild_tensor arguments`);
+  return new LazyTensor(size.map(Number), stride.map(Number), offset, storage, source);
+}
+
+/** numpy scalars (e.g. a saved best score): decode the common numeric types, keep others inert. */
+function numpyScalar(args: unknown[]): unknown {
+  const [dtype, data] = args;
+  const code = dtype instanceof PyObject && typeof dtype.args[0] === 'string' ? dtype.args[0] : '';
+  if (data instanceof Uint8Array) {
+    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    if (code === 'f8' && data.length === 8) return dv.getFloat64(0, true);
+    if (code === 'f4' && data.length === 4) return dv.getFloat32(0, true);
+    if (code === 'i8' && data.length === 8) return Number(dv.getBigInt64(0, true));
+    if (code === 'i4' && data.length === 4) return dv.getInt32(0, true);
+  }
+  return new PyObject('numpy.core.multiarray.scalar', args);
+}
+
+function readTorchZip(path: string, opts: ReadCheckpointOptions): Checkpoint {
+  const zip = new ZipReader(path);
+  try {
+    const pkl = [...zip.entries.keys()].find((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
+    if (!pkl) throw new Error(`${path}: zip archive has no <name>/data.pkl (not a torch.save checkpoint)`);
+    const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
+    const bo = zip.entries.has(`${prefix}byteorder`) ? new TextDecoder().decode(zip.read(`${prefix}byteorder`)).trim() : 'little';
+    if (bo !== 'little' && bo !== 'big') throw new Error(`${path}: unknown byteorder ${JSON.stringify(bo)}`);
+    const torchG = torchGlobals(path);
+    const extra = new Set(opts.allowGlobals ?? []);
+    const resolveGlobal = (module: string, name: string): PyCallable | undefined => {
+      const q = `${module}.${name}`;
+      if (DENY.test(q)) return undefined;
+      const hit = BUILTIN_GLOBALS[q] ?? torchG[q];
+      if (hit) return hit;
+      if (OPAQUE_NAMES.has(q) || OPAQUE_PREFIXES.some((p) => q.startsWith(p)) || extra.has(q)) return opaqueClass(q);
+      return undefined;
+    };
+    const storages = new Map<string, StorageRef>();
+    const persistentLoad = (pid: unknown): StorageRef => {
+      if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new UnpicklingError(`${path}: unsupported persistent id ${String(pid)}`);
+      const [, type, key, , numel] = pid as [string, PyCallable, string, string, number];
+      const typeName = type?.qualname?.replace(/^torch\./, '') ?? '?';
+      const elem = TORCH_STORAGES[typeName];
+      if (!elem) throw new UnpicklingError(`${path}: unsupported storage type ${type?.qualname}`);
+      const k = String(key);
+      const cached = storages.get(k);
+      if (cached) return cached;
+      const entry = `${prefix}data/${k}`;
+      const ent = zip.entry(entry);
+      const byteLength = Number(numel) * ELEM[elem].bytes;
+      if (typeName !== 'UntypedStorage' && ent.size < byteLength) {
+        throw new Error(`${path}: storage ${entry} has ${ent.size} bytes, expected ${byteLength} (${numel} × ${typeName}; file corrupt?)`);
+      }
+      const ref: StorageRef = { key: entry, elem, byteLength: ent.size, bigEndian: bo === 'big', read: (start, length) => zip.readRange(entry, start, length) };
+      storages.set(k, ref);
+      return ref;
+    };
+    let top: unknown;
+    try {
+      top = unpickle(zip.read(pkl), { resolveGlobal, persistentLoad, source: `${path} (${pkl})` });
+    } catch (e) {
+      if (e instanceof UnpicklingError && /refusing to load global/.test(e.message)) {
+        throw new UnpicklingError(`${e.message}. If it is harmless metadata, allow it explicitly (allowGlobals / --allow-global).`);
+      }
+      throw e;
+    }
+    return { ...splitTop(top, path), path, format: 'torch-zip', top, close: () => zip.close() };
+  } catch (e) {
+    zip.close();
+    throw e;
+  }
+}
+
+/** Find the weights in the top-level object: `{"state_dict": {...}, "global_step": n, ...}` or a bare state dict. */
+function splitTop(top: unknown, path: string): { stateDict: Map<string, LazyTensor>; globalStep?: number; epoch?: number } {
+  if (!(top instanceof Map)) throw new Error(`${path}: the saved object is not a dict (got ${top === null ? 'None' : typeof top})`);
+  const sdObj = top.has('state_dict') ? top.get('state_dict') : top;
+  if (!(sdObj instanceof Map)) throw new Error(`${path}: "state_dict" is not a dict`);
+  const stateDict = new Map<string, LazyTensor>();
+  for (const [k, v] of sdObj) {
+    if (v instanceof LazyTensor) stateDict.set(String(k), v);
+    else if (sdObj !== top) throw new Error(`${path}: state_dict entry ${String(k)} is not a tensor`);
+  }
+  if (sdObj === top && stateDict.size === 0) throw new Error(`${path}: no "state_dict" and no tensors at the top level`);
+  const num = (k: string) => (typeof top.get(k) === 'number' ? (top.get(k) as number) : undefined);
+  return { stateDict, globalStep: num('global_step'), epoch: num('epoch') };
+}
+
+function readSafetensorsLazy(path: string): Checkpoint {
+  const fd = openSync(path, 'r');
+  try {
+    const fileSize = fstatSync(fd).size;
+    const readAt = (pos: number, len: number) => {
+      const b = new Uint8Array(len);
+      let done = 0;
+      while (done < len) {
+        const n = readSync(fd, b, done, Math.min(len - done, 1 << 30), pos + done);
+        if (n === 0) throw new Error(`${path}: unexpected end of file at byte ${pos + done} (truncated?)`);
+        done += n;
+      }
+      return b;
+    };
+    if (fileSize < 8) throw new Error(`${path}: file too short (${fileSize} bytes) to be safetensors`);
+    const n = Number(new DataView(readAt(0, 8).buffer).getBigUint64(0, true));
+    if (n > fileSize - 8) throw new Error(`${path}: safetensors header length ${n} exceeds the file size ${fileSize} (truncated?)`);
+    let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+    try {
+      header = JSON.parse(new TextDecoder().decode(readAt(8, n)));
+    } catch (e) {
+      throw new Error(`${path}: safetensors header is not valid JSON (${(e as Error).message})`);
+    }
+    const base = 8 + n;
+    const stateDict = new Map<string, LazyTensor>();
+    let metadata: Record<string, string> = {};
+    for (const [name, info] of Object.entries(header)) {
+      if (name === '__metadata__') {
+        metadata = info as Record<string, string>;
+        continue;
+      }
+      const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
+      const el = ELEM[dtype];
+      if (!el) throw new Error(`${path}: tensor ${name} has unsupported dtype ${dtype}`);
+      const [b, e] = data_offsets;
+      const count = shape.reduce((a, c) => a * c, 1);
+      if (e - b !== count * el.bytes || base + e > fileSize) {
+        throw new Error(`${path}: tensor ${name} (${dtype} [${shape}]) has data_offsets [${b}, ${e}] inconsistent with its shape or the file size ${fileSize} (truncated?)`);
+      }
+      const ref: StorageRef = { key: name, elem: dtype, byteLength: e - b, bigEndian: false, read: (s, l) => readAt(base + b + s, l) };
+      const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, c) => a * c, 1));
+      stateDict.set(name, new LazyTensor(shape, strides, 0, ref, path));
+    }
+    const int = (k: string) => (metadata[k] !== undefined && /^-?\d+$/.test(metadata[k]) ? Number(metadata[k]) : undefined);
+    let closed = false;
+    return {
+      path, format: 'safetensors', stateDict, top: metadata, globalStep: int('global_step'), epoch: int('epoch'),
+      close: () => { if (!closed) closeSync(fd); closed = true; },
+    };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+// ---- loading into a module ---------------------------------------------------------------------------
+
+/** The key LitEma stores a parameter's shadow under: `model_ema.` + the name (relative to the EMA'd module) without dots. */
+export function emaKey(name: string, scope = 'model.'): string {
+  if (!name.startsWith(scope)) throw new Error(`emaKey: ${name} is not under ${scope}`);
+  return `model_ema.${name.slice(scope.length).replace(/\./g, '')}`;
+}
+
+/** Keys that real checkpoints carry but no module of ours owns: sampler buffers, training-loss weights, EMA bookkeeping. */
+export function isIgnorableKey(key: string): boolean {
+  return /^ddim_/.test(key) || /^((first_stage_model|cond_stage_model)\.)?loss\./.test(key) || /^model_ema\./.test(key);
+}
+
+export interface LoadOptions {
+  /** Load the EMA shadows (`model_ema.*`) into the parameters under `emaScope` instead of their live values. */
+  ema?: boolean;
+  /** The module LitEma tracked, as a key prefix: `model.` for LatentDiffusion, `` for a whole first-stage model. */
+  emaScope?: string;
+  /** Throw when any key is missing, unexpected (and not ignorable) or mis-shaped (default true). */
+  strict?: boolean;
+  /** Remove this prefix from file keys first (e.g. `first_stage_model.`), dropping keys without it. */
+  stripPrefix?: string;
+}
+
+export interface CheckpointLoadReport extends LoadReport {
+  /** File keys that were skipped on purpose (ddim_*, *loss.*, EMA bookkeeping / the unused weight set). */
+  ignored: string[];
+  usedEma: boolean;
+}
+
+/**
+ * Copy a checkpoint's weights into `module` (tensor by tensor, straight from the file).
+ * Reports missing, unexpected and mis-shaped keys; with `strict` (default) they throw, naming them.
+ */
+export function loadCheckpointInto(module: Module, ckpt: Checkpoint | string, opts: LoadOptions = {}): CheckpointLoadReport {
+  const own = typeof ckpt === 'string';
+  const c = typeof ckpt === 'string' ? readCheckpoint(ckpt) : ckpt;
+  try {
+    let file = c.stateDict;
+    if (opts.stripPrefix) {
+      const p = opts.stripPrefix;
+      file = new Map([...file].filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
+    }
+    const scope = opts.emaScope ?? 'model.';
+    const params = new Set([...module.namedParameters()].map(([k]) => k));
+    if (opts.ema && ![...file.keys()].some((k) => k.startsWith('model_ema.') && k !== 'model_ema.decay' && k !== 'model_ema.num_updates')) {
+      throw new Error(`${c.path}: EMA weights requested but the file has no model_ema.* shadows`);
+    }
+    const report: CheckpointLoadReport = { missing: [], unexpected: [], mismatched: [], ignored: [], usedEma: !!opts.ema };
+    const used = new Set<string>();
+    const plan: [string, T.Tensor, LazyTensor][] = [];
+    for (const [k, t] of module.stateDict()) {
+      const srcKey = opts.ema && params.has(k) && k.startsWith(scope) ? emaKey(k, scope) : k;
+      const src = file.get(srcKey);
+      if (!src) {
+        report.missing.push(srcKey === k ? k : `${k} (as ${srcKey})`);
+        continue;
+      }
+      used.add(srcKey);
+      if (opts.ema && srcKey !== k && file.has(k)) used.add(k); // the live copy is deliberately skipped
+      if (!T.sameShape(src.shape, t.shape)) {
+        report.mismatched.push({ key: k, expected: [...t.shape], got: [...src.shape] });
+        continue;
+      }
+      plan.push([k, t, src]);
+    }
+    for (const k of file.keys()) {
+      if (used.has(k)) {
+        if (opts.ema && !k.startsWith('model_ema.') && params.has(k) && k.startsWith(scope)) report.ignored.push(k);
+        continue;
+      }
+      if (isIgnorableKey(k)) report.ignored.push(k);
+      else report.unexpected.push(k);
+    }
+    const bad = report.missing.length + report.unexpected.length + report.mismatched.length;
+    if (bad > 0 && opts.strict !== false) throw new Error(formatLoadReport(report, c.path));
+    for (const [k, t, src] of plan) src.readInto(t, k);
+    return report;
+  } finally {
+    if (own) c.close();
+  }
+}
+
+// ---- conversion -----------------------------------------------------------------------------------
+
+/** Write a checkpoint's state dict as safetensors (same keys and element types, metadata global_step/epoch), atomically. */
+export function convertToSafetensors(inPath: string, outPath: string, opts: ReadCheckpointOptions = {}): { tensors: number; bytes: number } {
+  const c = readCheckpoint(inPath, opts);
+  try {
+    const header: Record<string, unknown> = {};
+    const meta: Record<string, string> = { format: 'pt' };
+    if (c.globalStep !== undefined) meta.global_step = String(c.globalStep);
+    if (c.epoch !== undefined) meta.epoch = String(c.epoch);
+    header.__metadata__ = meta;
+    let off = 0;
+    for (const [k, t] of c.stateDict) {
+      const len = t.size * ELEM[t.fileDtype].bytes;
+      header[k] = { dtype: t.fileDtype, shape: [...t.shape], data_offsets: [off, off + len] };
+      off += len;
+    }
+    let json = JSON.stringify(header);
+    while ((json.length + 8) % 8 !== 0) json += ' ';
+    const hbytes = new TextEncoder().encode(json);
+    const tmp = `${outPath}.tmp-${process.pid}`;
+    let fd = -1;
+    try {
+      fd = openSync(tmp, 'w');
+      const len = new Uint8Array(8);
+      new DataView(len.buffer).setBigUint64(0, BigInt(hbytes.byteLength), true);
+      writeSync(fd, len);
+      writeSync(fd, hbytes);
+      for (const [, t] of c.stateDict) writeAll(fd, t.rawBytes());
+      closeSync(fd);
+      fd = -1;
+      renameSync(tmp, outPath);
+    } catch (e) {
+      if (fd >= 0) closeSync(fd);
+      try { unlinkSync(tmp); } catch { /* already gone */ }
+      throw e;
+    }
+    return { tensors: c.stateDict.size, bytes: 8 + hbytes.byteLength + off };
+  } finally {
+    c.close();
+  }
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  let done = 0;
+  while (done < b.byteLength) done += writeSync(fd, b, done, Math.min(b.byteLength - done, 1 << 30));
+}

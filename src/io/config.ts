@@ -1,0 +1,179 @@
+// Official config.yaml files, read unchanged: a tree of `{target: "python.class.Path", params: {...}}` nodes
+// (the whole file usually has `model:`, plus `data:` and `lightning:` sections we do not need).
+//
+// `Params` reads a node's params with types checked and remembers which keys were read, so that an
+// unknown parameter is reported with its full config path (model.params.first_stage_config.params.ddconfig.foo)
+// instead of being silently ignored.
+
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+
+/** A `{target, params}` node, or one of the sentinel strings (`__is_unconditional__`, `__is_first_stage__`). */
+export type ConfigNode = { target: string; params?: Record<string, unknown> | null; [k: string]: unknown } | string;
+
+export class ConfigError extends Error {}
+
+/** Parse a YAML file; returns the whole document. */
+export function readYaml(path: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`${path}: ${(e as Error).message}`);
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${path}: expected a mapping at the top level`);
+  return doc as Record<string, unknown>;
+}
+
+/**
+ * The model node of a config file and its path: `model` for an official config (`model: {target, params}`),
+ * or the root for a file that is a bare `{target, params}` node (the golden fixtures).
+ */
+export function modelNode(doc: Record<string, unknown>, file = 'config'): { node: ConfigNode; path: string } {
+  if (typeof doc.target === 'string') return { node: doc as ConfigNode, path: '' };
+  const m = doc.model;
+  if (m && typeof m === 'object' && typeof (m as Record<string, unknown>).target === 'string') return { node: m as ConfigNode, path: 'model' };
+  throw new ConfigError(`${file}: no model configuration (expected a top-level "model: {target, params}" or "target:")`);
+}
+
+export function joinPath(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
+
+type Builder = (node: ConfigNode, path: string) => unknown;
+
+/** Typed, tracked access to one params mapping. */
+export class Params {
+  private readonly used = new Set<string>();
+  private readonly children: Params[] = [];
+
+  constructor(
+    readonly raw: Record<string, unknown>,
+    /** Config path of this mapping, e.g. `model.params` or `model.params.first_stage_config.params.ddconfig`. */
+    readonly path: string,
+    /** Target whose params these are (for messages). */
+    readonly target: string,
+    private readonly builder?: Builder,
+  ) {}
+
+  private at(key: string): string {
+    return joinPath(this.path, key);
+  }
+  private err(key: string, what: string): never {
+    throw new ConfigError(`${this.at(key)}: ${what} (${this.target})`);
+  }
+
+  has(key: string): boolean {
+    return this.raw[key] !== undefined && this.raw[key] !== null;
+  }
+
+  /** The raw value (marks the key as known). */
+  get(key: string): unknown {
+    this.used.add(key);
+    return this.raw[key];
+  }
+
+  /** Mark keys as known but without effect in this port (e.g. `monitor`, `image_key`). */
+  ignore(...keys: string[]): void {
+    for (const k of keys) this.used.add(k);
+  }
+
+  number(key: string, dflt?: number): number {
+    const v = this.get(key);
+    if (v === undefined || v === null) {
+      if (dflt === undefined) this.err(key, 'required number is missing');
+      return dflt!;
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.err(key, `expected a number, got ${JSON.stringify(v)}`);
+    return v as number;
+  }
+
+  int(key: string, dflt?: number): number {
+    const v = this.number(key, dflt);
+    if (!Number.isInteger(v)) this.err(key, `expected an integer, got ${v}`);
+    return v;
+  }
+
+  optInt(key: string): number | null {
+    return this.has(key) ? this.int(key) : (this.get(key), null);
+  }
+
+  bool(key: string, dflt?: boolean): boolean {
+    const v = this.get(key);
+    if (v === undefined || v === null) {
+      if (dflt === undefined) this.err(key, 'required boolean is missing');
+      return dflt!;
+    }
+    if (typeof v !== 'boolean') this.err(key, `expected true/false, got ${JSON.stringify(v)}`);
+    return v as boolean;
+  }
+
+  string(key: string, dflt?: string): string {
+    const v = this.get(key);
+    if (v === undefined || v === null) {
+      if (dflt === undefined) this.err(key, 'required string is missing');
+      return dflt!;
+    }
+    if (typeof v !== 'string') this.err(key, `expected a string, got ${JSON.stringify(v)}`);
+    return v as string;
+  }
+
+  optString(key: string): string | null {
+    return this.has(key) ? this.string(key) : (this.get(key), null);
+  }
+
+  /** One of the given strings. */
+  oneOf<S extends string>(key: string, choices: readonly S[], dflt?: S): S {
+    const v = this.string(key, dflt);
+    if (!choices.includes(v as S)) this.err(key, `expected one of ${choices.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as S;
+  }
+
+  numbers(key: string, dflt?: number[]): number[] {
+    const v = this.get(key);
+    if (v === undefined || v === null) {
+      if (dflt === undefined) this.err(key, 'required list of numbers is missing');
+      return [...dflt!];
+    }
+    // A single number where a list is allowed (e.g. attention_resolutions: 16) is taken as a one-element list.
+    const arr = Array.isArray(v) ? v : typeof v === 'number' ? [v] : this.err(key, `expected a list of numbers, got ${JSON.stringify(v)}`);
+    for (const x of arr) if (typeof x !== 'number') this.err(key, `expected a list of numbers, got ${JSON.stringify(v)}`);
+    return arr as number[];
+  }
+
+  ints(key: string, dflt?: number[]): number[] {
+    const v = this.numbers(key, dflt);
+    for (const x of v) if (!Number.isInteger(x)) this.err(key, `expected integers, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  /** A nested mapping read with its own key tracking (e.g. `ddconfig`). */
+  sub(key: string, optional = false): Params | null {
+    const v = this.get(key);
+    if (v === undefined || v === null) {
+      if (optional) return null;
+      this.err(key, 'required mapping is missing');
+    }
+    if (typeof v !== 'object' || Array.isArray(v)) this.err(key, `expected a mapping, got ${JSON.stringify(v)}`);
+    const child = new Params(v as Record<string, unknown>, this.at(key), this.target, this.builder);
+    this.children.push(child);
+    return child;
+  }
+
+  /** Build the nested `{target, params}` node at `key` through the targets table. */
+  instantiate<R = unknown>(key: string): R {
+    const v = this.get(key);
+    if (v === undefined || v === null) this.err(key, 'required sub-configuration is missing');
+    if (!this.builder) this.err(key, 'no target table to build sub-configurations');
+    return this.builder!(v as ConfigNode, this.at(key)) as R;
+  }
+
+  /** Throw if any key was never read: names the first unknown parameter with its full path. */
+  assertAllUsed(): void {
+    const unknown = Object.keys(this.raw).filter((k) => !this.used.has(k));
+    if (unknown.length > 0) {
+      throw new ConfigError(`unknown parameter ${this.at(unknown[0])} for ${this.target}${unknown.length > 1 ? ` (also: ${unknown.slice(1).join(', ')})` : ''}`);
+    }
+    for (const c of this.children) c.assertAllUsed();
+  }
+}

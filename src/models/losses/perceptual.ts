@@ -1,0 +1,242 @@
+// First-stage training losses: LPIPSWithDiscriminator (KL autoencoders, ldm/modules/losses/contperceptual.py)
+// and VQLPIPSWithDiscriminator (VQ models, taming/modules/losses/vqperceptual.py and its ldm variant).
+//
+// Generator step (optimizer_idx 0):
+//   rec   = |x − x̂| (+ perceptual_weight · LPIPS(x, x̂))             (VQ-ldm: l1 or l2 pixel loss)
+//   KL:   nll = rec / e^logvar + logvar;  loss = Σnll/B (weighted) + kl_weight · Σkl/B + d_weight · f · g_loss
+//   VQ:   nll = mean(rec);                loss = nll + d_weight · f · g_loss + codebook_weight · mean(codebook_loss)
+//   g_loss = −mean(D(x̂));  d_weight = clamp(‖∇_last nll‖ / (‖∇_last g_loss‖ + 1e-4), 0, 1e4) · disc_weight
+//   (∇_last = gradient w.r.t. the decoder's last conv weight; 0 when no graph, i.e. not training)
+//   f = disc_factor once global_step ≥ disc_start, else 0.
+// Discriminator step (optimizer_idx 1): f · hinge (or vanilla) loss of D(x) vs D(x̂) on detached inputs.
+
+import * as T from '../../engine/index.js';
+import { Module, Parameter } from '../../nn/index.js';
+import type { DiagonalGaussianDistribution } from '../autoencoder/distribution.js';
+import { metaParameter } from '../unet/build.js';
+import { NLayerDiscriminator } from './discriminator.js';
+import { LPIPS } from './lpips.js';
+
+export function adoptWeight(weight: number, globalStep: number, threshold = 0, value = 0): number {
+  return globalStep < threshold ? value : weight;
+}
+
+export function hingeDLoss(real: T.Tensor, fake: T.Tensor): T.Tensor {
+  const lr = T.mean(T.relu(T.sub(1, real)));
+  const lf = T.mean(T.relu(T.add(fake, 1)));
+  return T.mul(T.add(lr, lf), 0.5);
+}
+
+/** softplus(x) = log(1 + eˣ) (linear above 20, like torch's threshold). */
+export function softplus(x: T.Tensor): T.Tensor {
+  const s = T.log(T.add(T.exp(T.minimum(x, T.full([], 20, x.dtype))), 1));
+  return T.where(T.gt(x, 20), x, s);
+}
+
+export function vanillaDLoss(real: T.Tensor, fake: T.Tensor): T.Tensor {
+  return T.mul(T.add(T.mean(softplus(T.neg(real))), T.mean(softplus(fake))), 0.5);
+}
+
+/**
+ * ∂loss/∂wrt (like torch.autograd.grad with retain_graph): runs backward on a retained graph and puts
+ * every leaf's .grad back as it was. Null when `wrt` is not part of loss's graph.
+ */
+export function gradWrt(loss: T.Tensor, wrt: T.Tensor): T.Tensor | null {
+  if (!loss.gradFn) return null;
+  const leaves = new Set<T.Tensor>();
+  const seen = new Set<unknown>();
+  const stack: T.Tensor[] = [loss];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (!t.gradFn) {
+      if (t.requiresGrad) leaves.add(t);
+      continue;
+    }
+    for (const i of t.gradFn.inputs) if (i) stack.push(i);
+  }
+  if (!leaves.has(wrt)) return null;
+  const saved = new Map<T.Tensor, T.Tensor | null>();
+  for (const l of leaves) {
+    saved.set(l, l.grad);
+    l.grad = null;
+  }
+  T.backward(loss, { retainGraph: true });
+  const g = wrt.grad;
+  for (const l of leaves) {
+    if (l !== wrt) l.grad?.dispose();
+    l.grad = saved.get(l) ?? null;
+  }
+  return g;
+}
+
+function l2norm(t: T.Tensor): number {
+  let s = 0;
+  for (const v of T.contiguousData(t) as Float32Array) s += v * v;
+  return Math.sqrt(s);
+}
+
+export interface GanLossSettings {
+  discStart: number;
+  discNumLayers?: number;
+  discInChannels?: number;
+  discFactor?: number;
+  discWeight?: number;
+  perceptualWeight?: number;
+  useActnorm?: boolean;
+  discConditional?: boolean;
+  discNdf?: number;
+  discLoss?: 'hinge' | 'vanilla';
+  gen?: T.Generator;
+  /** Shape-only build of the networks. */
+  meta?: boolean;
+}
+
+export interface LossStep {
+  loss: T.Tensor;
+  log: Record<string, number>;
+}
+
+abstract class GanLossBase extends Module {
+  perceptual_loss: LPIPS;
+  discriminator: NLayerDiscriminator;
+  readonly _s: Required<Omit<GanLossSettings, 'gen' | 'meta'>>;
+
+  constructor(s: GanLossSettings) {
+    super();
+    this._s = {
+      discStart: s.discStart, discNumLayers: s.discNumLayers ?? 3, discInChannels: s.discInChannels ?? 3, discFactor: s.discFactor ?? 1,
+      discWeight: s.discWeight ?? 1, perceptualWeight: s.perceptualWeight ?? 1, useActnorm: s.useActnorm ?? false,
+      discConditional: s.discConditional ?? false, discNdf: s.discNdf ?? 64, discLoss: s.discLoss ?? 'hinge',
+    };
+    this.perceptual_loss = new LPIPS(true, { gen: s.gen, meta: s.meta });
+    this.discriminator = new NLayerDiscriminator({ inputNc: this._s.discInChannels, ndf: this._s.discNdf, nLayers: this._s.discNumLayers, useActnorm: this._s.useActnorm, gen: s.gen, meta: s.meta });
+  }
+
+  protected adaptiveWeight(nll: T.Tensor, g: T.Tensor, lastLayer: T.Tensor | null): number {
+    if (!lastLayer) return 0;
+    const gn = gradWrt(nll, lastLayer), gg = gradWrt(g, lastLayer);
+    if (!gn || !gg) {
+      if (this.training) throw new Error('adaptive GAN weight: the last layer is not in the graph of the losses (in training mode)');
+      return 0;
+    }
+    const w = Math.min(Math.max(l2norm(gn) / (l2norm(gg) + 1e-4), 0), 1e4) * this._s.discWeight;
+    gn.dispose();
+    gg.dispose();
+    return w;
+  }
+
+  protected discInput(x: T.Tensor, cond: T.Tensor | null | undefined, detach: boolean): T.Tensor {
+    const xi = detach ? T.detach(x) : x;
+    if (cond) {
+      if (!this._s.discConditional) throw new Error('GAN loss: cond given but disc_conditional is false');
+      return T.concat([xi, cond], 1);
+    }
+    if (this._s.discConditional) throw new Error('GAN loss: disc_conditional is true but no cond was given');
+    return xi;
+  }
+
+  protected discriminatorStep(inputs: T.Tensor, recon: T.Tensor, globalStep: number, cond: T.Tensor | null | undefined, split: string): LossStep {
+    const real = this.discriminator.forward(this.discInput(inputs, cond, true));
+    const fake = this.discriminator.forward(this.discInput(recon, cond, true));
+    const f = adoptWeight(this._s.discFactor, globalStep, this._s.discStart);
+    const dl = this._s.discLoss === 'hinge' ? hingeDLoss(real, fake) : vanillaDLoss(real, fake);
+    const loss = T.mul(dl, f);
+    return { loss, log: { [`${split}/disc_loss`]: loss.item(), [`${split}/logits_real`]: T.mean(real).item(), [`${split}/logits_fake`]: T.mean(fake).item() } };
+  }
+}
+
+export interface KLLossSettings extends GanLossSettings {
+  logvarInit?: number;
+  klWeight?: number;
+  pixelWeight?: number;
+}
+
+export class LPIPSWithDiscriminator extends GanLossBase {
+  logvar: Parameter;
+  readonly _klWeight: number;
+  readonly _pixelWeight: number;
+
+  constructor(s: KLLossSettings) {
+    super(s);
+    this.logvar = s.meta ? metaParameter([]) : new Parameter(T.full([], s.logvarInit ?? 0));
+    this._klWeight = s.klWeight ?? 1;
+    this._pixelWeight = s.pixelWeight ?? 1;
+  }
+
+  forward(
+    inputs: T.Tensor, recon: T.Tensor, posterior: DiagonalGaussianDistribution, optimizerIdx: 0 | 1, globalStep: number,
+    opts: { lastLayer?: T.Tensor | null; cond?: T.Tensor | null; split?: string; weights?: T.Tensor | null } = {},
+  ): LossStep {
+    const split = opts.split ?? 'train';
+    if (optimizerIdx === 1) return this.discriminatorStep(inputs, recon, globalStep, opts.cond, split);
+    let rec = T.abs(T.sub(inputs, recon));
+    if (this._s.perceptualWeight > 0) rec = T.add(rec, T.mul(this.perceptual_loss.forward(inputs, recon), this._s.perceptualWeight));
+    const B = inputs.shape[0];
+    const nllMap = T.add(T.div(rec, T.exp(this.logvar)), this.logvar);
+    const weighted = T.div(T.sum(opts.weights ? T.mul(opts.weights, nllMap) : nllMap), B);
+    const nll = T.div(T.sum(nllMap), B);
+    const kl = T.div(T.sum(posterior.kl()), B);
+    const logitsFake = this.discriminator.forward(this.discInput(recon, opts.cond, false));
+    const g = T.neg(T.mean(logitsFake));
+    const dWeight = this._s.discFactor > 0 ? this.adaptiveWeight(nll, g, opts.lastLayer ?? null) : 0;
+    const f = adoptWeight(this._s.discFactor, globalStep, this._s.discStart);
+    const loss = T.add(T.add(weighted, T.mul(kl, this._klWeight)), T.mul(g, dWeight * f));
+    return {
+      loss,
+      log: {
+        [`${split}/total_loss`]: loss.item(), [`${split}/logvar`]: this.logvar.item(), [`${split}/kl_loss`]: kl.item(),
+        [`${split}/nll_loss`]: nll.item(), [`${split}/rec_loss`]: T.mean(rec).item(), [`${split}/d_weight`]: dWeight,
+        [`${split}/disc_factor`]: f, [`${split}/g_loss`]: g.item(),
+      },
+    };
+  }
+}
+
+export interface VQLossSettings extends GanLossSettings {
+  codebookWeight?: number;
+  pixelWeight?: number;
+  pixelLoss?: 'l1' | 'l2';
+}
+
+export class VQLPIPSWithDiscriminator extends GanLossBase {
+  readonly _codebookWeight: number;
+  readonly _pixelLoss: 'l1' | 'l2';
+
+  constructor(s: VQLossSettings) {
+    super(s);
+    this._codebookWeight = s.codebookWeight ?? 1;
+    this._pixelLoss = s.pixelLoss ?? 'l1';
+  }
+
+  forward(
+    codebookLoss: T.Tensor | null, inputs: T.Tensor, recon: T.Tensor, optimizerIdx: 0 | 1, globalStep: number,
+    opts: { lastLayer?: T.Tensor | null; cond?: T.Tensor | null; split?: string } = {},
+  ): LossStep {
+    const split = opts.split ?? 'train';
+    if (optimizerIdx === 1) return this.discriminatorStep(inputs, recon, globalStep, opts.cond, split);
+    const cb = codebookLoss ?? T.zeros([1]);
+    const diff = T.sub(inputs, recon);
+    let rec = this._pixelLoss === 'l1' ? T.abs(diff) : T.square(diff);
+    const p = this._s.perceptualWeight > 0 ? this.perceptual_loss.forward(inputs, recon) : T.zeros([1]);
+    if (this._s.perceptualWeight > 0) rec = T.add(rec, T.mul(p, this._s.perceptualWeight));
+    const nll = T.mean(rec);
+    const logitsFake = this.discriminator.forward(this.discInput(recon, opts.cond, false));
+    const g = T.neg(T.mean(logitsFake));
+    const dWeight = this.adaptiveWeight(nll, g, opts.lastLayer ?? null);
+    const f = adoptWeight(this._s.discFactor, globalStep, this._s.discStart);
+    const loss = T.add(T.add(nll, T.mul(g, dWeight * f)), T.mul(T.mean(cb), this._codebookWeight));
+    return {
+      loss,
+      log: {
+        [`${split}/total_loss`]: loss.item(), [`${split}/quant_loss`]: T.mean(cb).item(), [`${split}/nll_loss`]: nll.item(),
+        [`${split}/rec_loss`]: T.mean(rec).item(), [`${split}/p_loss`]: T.mean(p).item(), [`${split}/d_weight`]: dWeight,
+        [`${split}/disc_factor`]: f, [`${split}/g_loss`]: g.item(),
+      },
+    };
+  }
+}
+
+/** DummyLoss: an empty module (inpainting_big's first stage). */
+export class DummyLoss extends Module {}
