@@ -30,22 +30,34 @@ export interface GemmArgs {
 export const tsGemm = {
   gemm(g: GemmArgs): void {
     const { transA, transB, M, N, K, alpha, A, B, C, lda, ldb, ldc, beta } = g;
+    // op(B) is packed once per batch entry into a dense K×N panel so the inner loop is unit-stride;
+    // rows of C accumulate in float64, four k at a time.
+    const Bp = new Float64Array(K * N);
     const acc = new Float64Array(N);
+    let packedFrom = -1;
     for (let bt = 0; bt < g.batch; bt++) {
       const a0 = g.aOffset + bt * g.strideA;
       const b0 = g.bOffset + bt * g.strideB;
       const c0 = g.cOffset + bt * g.strideC;
+      if (b0 !== packedFrom) {
+        for (let k = 0; k < K; k++) {
+          for (let n = 0; n < N; n++) Bp[k * N + n] = transB ? B[b0 + n * ldb + k] : B[b0 + k * ldb + n];
+        }
+        packedFrom = b0;
+      }
       for (let m = 0; m < M; m++) {
         acc.fill(0);
-        for (let k = 0; k < K; k++) {
-          const av = transA ? A[a0 + k * lda + m] : A[a0 + m * lda + k];
-          if (av === 0) continue;
-          if (transB) {
-            for (let n = 0; n < N; n++) acc[n] += av * B[b0 + n * ldb + k];
-          } else {
-            const row = b0 + k * ldb;
-            for (let n = 0; n < N; n++) acc[n] += av * B[row + n];
-          }
+        const ar = transA ? a0 + m : a0 + m * lda;
+        const as = transA ? lda : 1;
+        let k = 0;
+        for (; k + 3 < K; k += 4) {
+          const v0 = A[ar + k * as], v1 = A[ar + (k + 1) * as], v2 = A[ar + (k + 2) * as], v3 = A[ar + (k + 3) * as];
+          const r0 = k * N, r1 = r0 + N, r2 = r1 + N, r3 = r2 + N;
+          for (let n = 0; n < N; n++) acc[n] += v0 * Bp[r0 + n] + v1 * Bp[r1 + n] + v2 * Bp[r2 + n] + v3 * Bp[r3 + n];
+        }
+        for (; k < K; k++) {
+          const v = A[ar + k * as], r = k * N;
+          for (let n = 0; n < N; n++) acc[n] += v * Bp[r + n];
         }
         const crow = c0 + m * ldc;
         if (beta === 0) for (let n = 0; n < N; n++) C[crow + n] = alpha * acc[n];
