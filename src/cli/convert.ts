@@ -1,0 +1,35 @@
+// `ldm convert <in.ckpt> <out.safetensors>`: rewrite a PyTorch checkpoint's state dict as safetensors
+// (same keys, same element types; global_step / epoch kept as metadata), written atomically.
+
+import { convertToSafetensors, readCheckpoint } from '../io/ckpt.js';
+
+export const CONVERT_USAGE = `usage: ldm convert [--allow-global module.Name …] <in.ckpt|in.safetensors> <out.safetensors>
+  Copies every tensor of the checkpoint's state_dict (EMA shadows included) into a safetensors file.
+  --allow-global  accept a pickled class the safe loader refuses, recording it inertly (never run)`;
+
+export function convertCommand(argv: string[]): number {
+  const allow: string[] = [];
+  const pos: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--allow-global') allow.push(argv[++i] ?? '');
+    else if (argv[i] === '--help') {
+      console.log(CONVERT_USAGE);
+      return 0;
+    } else if (argv[i].startsWith('--')) {
+      console.error(`ldm convert: unknown option ${argv[i]}\n${CONVERT_USAGE}`);
+      return 2;
+    } else pos.push(argv[i]);
+  }
+  if (pos.length !== 2) {
+    console.error(CONVERT_USAGE);
+    return 2;
+  }
+  const [inp, out] = pos;
+  const t0 = Date.now();
+  const info = readCheckpoint(inp, { allowGlobals: allow });
+  const step = info.globalStep;
+  info.close();
+  const r = convertToSafetensors(inp, out, { allowGlobals: allow });
+  console.log(`${inp} → ${out}: ${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB${step !== undefined ? `, global_step ${step}` : ''} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return 0;
+}

@@ -1,0 +1,16 @@
+// The golden kinds: case.json's `kind` → what to run. One file per kind; to add one, import it and add a row.
+
+import type { GoldenKind } from '../types.js';
+import { autoencoderKL } from './autoencoder_kl.js';
+import { discriminator } from './discriminator.js';
+import { vq } from './vq.js';
+
+export const KINDS: Record<string, GoldenKind> = {
+  autoencoder_kl: autoencoderKL,
+  vq,
+  discriminator,
+};
+
+export function knownKinds(): string[] {
+  return Object.keys(KINDS).sort();
+}
