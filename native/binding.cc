@@ -1,0 +1,649 @@
+// N-API entry points of the native kernels. Picks the best kernel table the CPU supports at load time
+// (AVX-512, AVX2+FMA, portable), validates every buffer extent before handing raw pointers to the
+// kernels (a wrong argument throws a RangeError instead of corrupting memory), and exposes a few
+// controls for tests and benchmarks (setIsa, setThreads, info).
+#include <node_api.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "common.h"
+
+using ldm::idx_t;
+using ldm::KernelTable;
+
+namespace {
+
+const KernelTable* active = nullptr;
+
+const KernelTable* tableByName(const char* name) {
+  if (!std::strcmp(name, "avx512")) return ldm_table_avx512();
+  if (!std::strcmp(name, "avx2")) return ldm_table_avx2();
+  if (!std::strcmp(name, "base") || !std::strcmp(name, "sse2") || !std::strcmp(name, "scalar")) return ldm_table_base();
+  return nullptr;
+}
+
+bool cpuHas(const char* what) {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (!std::strcmp(what, "avx512"))
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+  if (!std::strcmp(what, "avx2")) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  (void)what;
+  return false;
+}
+
+const KernelTable* pickTable() {
+  if (cpuHas("avx512") && ldm_table_avx512()) return ldm_table_avx512();
+  if (cpuHas("avx2") && ldm_table_avx2()) return ldm_table_avx2();
+  return ldm_table_base();
+}
+
+bool supported(const KernelTable* t) {
+  if (!t) return false;
+  if (t == ldm_table_avx512()) return cpuHas("avx512");
+  if (t == ldm_table_avx2()) return cpuHas("avx2");
+  return true;
+}
+
+// ---- argument helpers ------------------------------------------------------------------------------
+
+struct Args {
+  napi_env env;
+  napi_value argv[24];
+  size_t argc = 24;
+  const char* fn;
+  bool failed = false;
+
+  Args(napi_env e, napi_callback_info info, const char* name) : env(e), fn(name) {
+    napi_get_cb_info(e, info, &argc, argv, nullptr, nullptr);
+  }
+  void fail(const char* kind, const char* msg) {
+    if (failed) return;
+    failed = true;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "ldm native %s: %s", fn, msg);
+    if (!std::strcmp(kind, "type")) napi_throw_type_error(env, nullptr, buf);
+    else napi_throw_range_error(env, nullptr, buf);
+  }
+  double num(size_t i) {
+    double v = 0;
+    if (i >= argc || napi_get_value_double(env, argv[i], &v) != napi_ok) fail("type", "expected a number argument");
+    return v;
+  }
+  idx_t integer(size_t i) {
+    double v = num(i);
+    if (!failed && (v != std::floor(v) || std::fabs(v) > 9.0e15)) fail("range", "expected an integer argument");
+    return (idx_t)v;
+  }
+  idx_t count(size_t i) {
+    idx_t v = integer(i);
+    if (!failed && v < 0) fail("range", "negative size");
+    return v;
+  }
+  bool flag(size_t i) {
+    bool b = false;
+    if (i >= argc || napi_get_value_bool(env, argv[i], &b) != napi_ok) fail("type", "expected a boolean argument");
+    return b;
+  }
+  bool isNull(size_t i) {
+    napi_valuetype t;
+    return i >= argc || (napi_typeof(env, argv[i], &t) == napi_ok && (t == napi_null || t == napi_undefined));
+  }
+  // A Float32Array argument: its data and length (in elements).
+  float* f32(size_t i, idx_t* len) {
+    bool is = false;
+    if (i < argc) napi_is_typedarray(env, argv[i], &is);
+    if (!is) {
+      fail("type", "expected a Float32Array");
+      *len = 0;
+      return nullptr;
+    }
+    napi_typedarray_type type;
+    size_t n = 0;
+    void* data = nullptr;
+    napi_get_typedarray_info(env, argv[i], &type, &n, &data, nullptr, nullptr);
+    if (type != napi_float32_array) {
+      fail("type", "expected a Float32Array");
+      *len = 0;
+      return nullptr;
+    }
+    *len = (idx_t)n;
+    return static_cast<float*>(data);
+  }
+  // A Float32Array that must hold at least `need` elements (null allowed when optional).
+  float* f32n(size_t i, idx_t need, bool optional = false) {
+    if (optional && isNull(i)) return nullptr;
+    idx_t len = 0;
+    float* p = f32(i, &len);
+    if (!failed && len < need) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "argument %zu holds %lld elements, needs %lld", i, (long long)len,
+                    (long long)need);
+      fail("range", msg);
+    }
+    return p;
+  }
+  // An array of integers (shape or strides).
+  int intArray(size_t i, idx_t* out, int maxn) {
+    bool is = false;
+    if (i < argc) napi_is_array(env, argv[i], &is);
+    if (!is) {
+      fail("type", "expected an array of integers");
+      return 0;
+    }
+    uint32_t n = 0;
+    napi_get_array_length(env, argv[i], &n);
+    if ((int)n > maxn) {
+      fail("range", "too many dimensions");
+      return 0;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+      napi_value e;
+      double v = 0;
+      napi_get_element(env, argv[i], k, &e);
+      if (napi_get_value_double(env, e, &v) != napi_ok || v != std::floor(v)) {
+        fail("type", "expected an array of integers");
+        return 0;
+      }
+      out[k] = (idx_t)v;
+    }
+    return (int)n;
+  }
+  void need(size_t n) {
+    if (argc < n) fail("type", "too few arguments");
+  }
+};
+
+napi_value undef(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// Checks offset + Σ (shape−1)·|stride| stays inside [0, len) for a strided view; returns the start pointer.
+const float* stridedView(Args& a, size_t dataArg, size_t offArg, size_t strideArg, const idx_t* shape, int nd,
+                         idx_t* strides) {
+  idx_t len = 0;
+  const float* p = a.f32(dataArg, &len);
+  idx_t off = a.integer(offArg);
+  int ns = a.intArray(strideArg, strides, 16);
+  if (a.failed) return nullptr;
+  if (ns != nd) {
+    a.fail("range", "strides and shape differ in length");
+    return nullptr;
+  }
+  idx_t lo = off, hi = off, total = 1;
+  for (int d = 0; d < nd; d++) {
+    total *= shape[d];
+    if (shape[d] == 0) continue;
+    idx_t span = (shape[d] - 1) * strides[d];
+    if (span < 0) lo += span;
+    else hi += span;
+  }
+  if (total > 0 && (lo < 0 || hi >= len)) {
+    a.fail("range", "strided view reaches outside its buffer");
+    return nullptr;
+  }
+  return p + off;
+}
+
+// ---- entry points --------------------------------------------------------------------------------
+
+// gemm(transA, transB, M, N, K, alpha, A, aOff, lda, sA, B, bOff, ldb, sB, beta, C, cOff, ldc, sC, batch)
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  Args a(env, info, "gemm");
+  a.need(20);
+  ldm::GemmArgs g;
+  g.transA = a.flag(0);
+  g.transB = a.flag(1);
+  g.M = a.count(2);
+  g.N = a.count(3);
+  g.K = a.count(4);
+  g.alpha = (float)a.num(5);
+  idx_t lenA = 0, lenB = 0, lenC = 0;
+  const float* A = a.f32(6, &lenA);
+  idx_t aOff = a.count(7);
+  g.lda = a.count(8);
+  g.strideA = a.count(9);
+  const float* B = a.f32(10, &lenB);
+  idx_t bOff = a.count(11);
+  g.ldb = a.count(12);
+  g.strideB = a.count(13);
+  g.beta = (float)a.num(14);
+  float* C = a.f32(15, &lenC);
+  idx_t cOff = a.count(16);
+  g.ldc = a.count(17);
+  g.strideC = a.count(18);
+  g.batch = a.count(19);
+  if (a.failed) return nullptr;
+  if (g.M == 0 || g.N == 0 || g.batch == 0) return undef(env);
+  auto last = [](idx_t off, idx_t batch, idx_t stride, idx_t rows, idx_t cols, idx_t ld) {
+    return off + (batch - 1) * stride + (rows - 1) * ld + cols - 1;
+  };
+  if (g.K > 0) {
+    idx_t ra = g.transA ? g.K : g.M, ca = g.transA ? g.M : g.K;
+    idx_t rb = g.transB ? g.N : g.K, cb = g.transB ? g.K : g.N;
+    if (g.lda < ca || g.ldb < cb) return a.fail("range", "leading dimension smaller than the row length"), nullptr;
+    if (last(aOff, g.batch, g.strideA, ra, ca, g.lda) >= lenA) return a.fail("range", "A is too short"), nullptr;
+    if (last(bOff, g.batch, g.strideB, rb, cb, g.ldb) >= lenB) return a.fail("range", "B is too short"), nullptr;
+  }
+  if (g.ldc < g.N) return a.fail("range", "ldc smaller than N"), nullptr;
+  if (last(cOff, g.batch, g.strideC, g.M, g.N, g.ldc) >= lenC) return a.fail("range", "C is too short"), nullptr;
+  g.A = A + aOff;
+  g.B = B + bOff;
+  g.C = C + cOff;
+  active->gemm(g);
+  return undef(env);
+}
+
+// unary(op, x, xOff, xStrides, out, shape, p, q)
+napi_value Unary(napi_env env, napi_callback_info info) {
+  Args a(env, info, "unary");
+  a.need(8);
+  int op = (int)a.integer(0);
+  idx_t shape[16], xs[16];
+  int nd = a.intArray(5, shape, 16);
+  if (a.failed) return nullptr;
+  idx_t n = 1;
+  for (int d = 0; d < nd; d++) n *= shape[d];
+  const float* x = stridedView(a, 1, 2, 3, shape, nd, xs);
+  float* out = a.f32n(4, n);
+  float p = (float)a.num(6), q = (float)a.num(7);
+  if (a.failed) return nullptr;
+  if (op < 0 || op >= ldm::U_COUNT) return a.fail("range", "unknown op"), nullptr;
+  if (n > 0) active->unary(op, p, q, x, xs, out, shape, nd);
+  return undef(env);
+}
+
+// unaryBackward(op, x, y, g, out, p, q) — all contiguous, out.length elements
+napi_value UnaryBackward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "unaryBackward");
+  a.need(7);
+  int op = (int)a.integer(0);
+  idx_t n = 0;
+  float* out = a.f32(4, &n);
+  const float* x = a.f32n(1, n);
+  const float* y = a.f32n(2, n);
+  const float* g = a.f32n(3, n);
+  float p = (float)a.num(5), q = (float)a.num(6);
+  if (a.failed) return nullptr;
+  if (op < 0 || op >= ldm::U_COUNT) return a.fail("range", "unknown op"), nullptr;
+  if (n > 0) active->unaryBackward(op, p, q, x, y, g, out, n);
+  return undef(env);
+}
+
+// binary(op, a, aOff, aStrides, b, bOff, bStrides, out, shape)
+napi_value Binary(napi_env env, napi_callback_info info) {
+  Args a(env, info, "binary");
+  a.need(9);
+  int op = (int)a.integer(0);
+  idx_t shape[16], as[16], bs[16];
+  int nd = a.intArray(8, shape, 16);
+  if (a.failed) return nullptr;
+  idx_t n = 1;
+  for (int d = 0; d < nd; d++) n *= shape[d];
+  const float* pa = stridedView(a, 1, 2, 3, shape, nd, as);
+  const float* pb = stridedView(a, 4, 5, 6, shape, nd, bs);
+  float* out = a.f32n(7, n);
+  if (a.failed) return nullptr;
+  if (op < 0 || op >= ldm::B_COUNT) return a.fail("range", "unknown op"), nullptr;
+  if (n > 0) active->binary(op, pa, as, pb, bs, out, shape, nd);
+  return undef(env);
+}
+
+// where(c, cOff, cStrides, a, aOff, aStrides, b, bOff, bStrides, out, shape)
+napi_value Where(napi_env env, napi_callback_info info) {
+  Args a(env, info, "where");
+  a.need(11);
+  idx_t shape[16], cs[16], as[16], bs[16];
+  int nd = a.intArray(10, shape, 16);
+  if (a.failed) return nullptr;
+  idx_t n = 1;
+  for (int d = 0; d < nd; d++) n *= shape[d];
+  const float* pc = stridedView(a, 0, 1, 2, shape, nd, cs);
+  const float* pa = stridedView(a, 3, 4, 5, shape, nd, as);
+  const float* pb = stridedView(a, 6, 7, 8, shape, nd, bs);
+  float* out = a.f32n(9, n);
+  if (a.failed) return nullptr;
+  if (n > 0) active->where(pc, cs, pa, as, pb, bs, out, shape, nd);
+  return undef(env);
+}
+
+// sum(x, outer, n, inner, out)
+napi_value Sum(napi_env env, napi_callback_info info) {
+  Args a(env, info, "sum");
+  a.need(5);
+  idx_t outer = a.count(1), n = a.count(2), inner = a.count(3);
+  const float* x = a.f32n(0, outer * n * inner);
+  float* out = a.f32n(4, outer * inner);
+  if (a.failed) return nullptr;
+  if (outer * inner > 0) active->sum(x, outer, n, inner, out);
+  return undef(env);
+}
+
+// conv2dForward(x, N, C, H, W, w, O, kh, kw, bias|null, sh, sw, padTop, padLeft, OH, OW, out)
+napi_value Conv2dForward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "conv2dForward");
+  a.need(17);
+  ldm::ConvGeom g;
+  g.N = a.count(1), g.C = a.count(2), g.H = a.count(3), g.W = a.count(4);
+  g.O = a.count(6), g.kh = a.count(7), g.kw = a.count(8);
+  g.sh = a.count(10), g.sw = a.count(11), g.padTop = a.integer(12), g.padLeft = a.integer(13);
+  g.OH = a.count(14), g.OW = a.count(15);
+  if (a.failed) return nullptr;
+  if (g.sh < 1 || g.sw < 1) return a.fail("range", "stride must be at least 1"), nullptr;
+  const float* x = a.f32n(0, g.N * g.C * g.H * g.W);
+  const float* w = a.f32n(5, g.O * g.C * g.kh * g.kw);
+  const float* bias = a.f32n(9, g.O, true);
+  float* out = a.f32n(16, g.N * g.O * g.OH * g.OW);
+  if (a.failed) return nullptr;
+  if (g.N * g.O * g.OH * g.OW > 0) active->conv2dForward(g, x, w, bias, out);
+  return undef(env);
+}
+
+// conv2dBackwardInput(gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx)
+napi_value Conv2dBackwardInput(napi_env env, napi_callback_info info) {
+  Args a(env, info, "conv2dBackwardInput");
+  a.need(16);
+  ldm::ConvGeom g;
+  g.N = a.count(1), g.C = a.count(2), g.H = a.count(3), g.W = a.count(4);
+  g.O = a.count(6), g.kh = a.count(7), g.kw = a.count(8);
+  g.sh = a.count(9), g.sw = a.count(10), g.padTop = a.integer(11), g.padLeft = a.integer(12);
+  g.OH = a.count(13), g.OW = a.count(14);
+  if (a.failed) return nullptr;
+  if (g.sh < 1 || g.sw < 1) return a.fail("range", "stride must be at least 1"), nullptr;
+  const float* gy = a.f32n(0, g.N * g.O * g.OH * g.OW);
+  const float* w = a.f32n(5, g.O * g.C * g.kh * g.kw);
+  float* gx = a.f32n(15, g.N * g.C * g.H * g.W);
+  if (a.failed) return nullptr;
+  if (g.N * g.C * g.H * g.W > 0) active->conv2dBackwardInput(g, gy, w, gx);
+  return undef(env);
+}
+
+// conv2dBackwardWeight(x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb|null)
+napi_value Conv2dBackwardWeight(napi_env env, napi_callback_info info) {
+  Args a(env, info, "conv2dBackwardWeight");
+  a.need(17);
+  ldm::ConvGeom g;
+  g.N = a.count(2), g.C = a.count(3), g.H = a.count(4), g.W = a.count(5);
+  g.O = a.count(6), g.kh = a.count(7), g.kw = a.count(8);
+  g.sh = a.count(9), g.sw = a.count(10), g.padTop = a.integer(11), g.padLeft = a.integer(12);
+  g.OH = a.count(13), g.OW = a.count(14);
+  if (a.failed) return nullptr;
+  if (g.sh < 1 || g.sw < 1) return a.fail("range", "stride must be at least 1"), nullptr;
+  const float* x = a.f32n(0, g.N * g.C * g.H * g.W);
+  const float* gy = a.f32n(1, g.N * g.O * g.OH * g.OW);
+  float* gw = a.f32n(15, g.O * g.C * g.kh * g.kw);
+  float* gb = a.f32n(16, g.O, true);
+  if (a.failed) return nullptr;
+  active->conv2dBackwardWeight(g, x, gy, gw, gb);
+  return undef(env);
+}
+
+// groupNormForward(x, N, C, HW, G, eps, gamma|null, beta|null, silu, out, mean, rstd)
+napi_value GroupNormForward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "groupNormForward");
+  a.need(12);
+  idx_t N = a.count(1), C = a.count(2), HW = a.count(3), G = a.count(4);
+  float eps = (float)a.num(5);
+  bool silu = a.flag(8);
+  if (a.failed) return nullptr;
+  if (G < 1 || C % G != 0) return a.fail("range", "channels must divide into groups"), nullptr;
+  const float* x = a.f32n(0, N * C * HW);
+  const float* gamma = a.f32n(6, C, true);
+  const float* beta = a.f32n(7, C, true);
+  float* out = a.f32n(9, N * C * HW);
+  float* mean = a.f32n(10, N * G);
+  float* rstd = a.f32n(11, N * G);
+  if (a.failed) return nullptr;
+  active->groupNormForward(x, N, C, HW, G, eps, gamma, beta, silu, out, mean, rstd);
+  return undef(env);
+}
+
+// groupNormBackward(x, gy, N, C, HW, G, gamma|null, beta|null, silu, mean, rstd, gx, ggamma|null, gbeta|null)
+napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "groupNormBackward");
+  a.need(14);
+  idx_t N = a.count(2), C = a.count(3), HW = a.count(4), G = a.count(5);
+  bool silu = a.flag(8);
+  if (a.failed) return nullptr;
+  if (G < 1 || C % G != 0) return a.fail("range", "channels must divide into groups"), nullptr;
+  const float* x = a.f32n(0, N * C * HW);
+  const float* gy = a.f32n(1, N * C * HW);
+  const float* gamma = a.f32n(6, C, true);
+  const float* beta = a.f32n(7, C, true);
+  const float* mean = a.f32n(9, N * G);
+  const float* rstd = a.f32n(10, N * G);
+  float* gx = a.f32n(11, N * C * HW);
+  float* ggamma = a.f32n(12, C, true);
+  float* gbeta = a.f32n(13, C, true);
+  if (a.failed) return nullptr;
+  active->groupNormBackward(x, gy, N, C, HW, G, gamma, beta, silu, mean, rstd, gx, ggamma, gbeta);
+  return undef(env);
+}
+
+// layerNormForward(x, rows, cols, eps, gamma|null, beta|null, out, mean, rstd)
+napi_value LayerNormForward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "layerNormForward");
+  a.need(9);
+  idx_t rows = a.count(1), cols = a.count(2);
+  float eps = (float)a.num(3);
+  const float* x = a.f32n(0, rows * cols);
+  const float* gamma = a.f32n(4, cols, true);
+  const float* beta = a.f32n(5, cols, true);
+  float* out = a.f32n(6, rows * cols);
+  float* mean = a.f32n(7, rows);
+  float* rstd = a.f32n(8, rows);
+  if (a.failed) return nullptr;
+  active->layerNormForward(x, rows, cols, eps, gamma, beta, out, mean, rstd);
+  return undef(env);
+}
+
+// layerNormBackward(x, gy, rows, cols, gamma|null, mean, rstd, gx, ggamma|null, gbeta|null)
+napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "layerNormBackward");
+  a.need(10);
+  idx_t rows = a.count(2), cols = a.count(3);
+  const float* x = a.f32n(0, rows * cols);
+  const float* gy = a.f32n(1, rows * cols);
+  const float* gamma = a.f32n(4, cols, true);
+  const float* mean = a.f32n(5, rows);
+  const float* rstd = a.f32n(6, rows);
+  float* gx = a.f32n(7, rows * cols);
+  float* ggamma = a.f32n(8, cols, true);
+  float* gbeta = a.f32n(9, cols, true);
+  if (a.failed) return nullptr;
+  active->layerNormBackward(x, gy, rows, cols, gamma, mean, rstd, gx, ggamma, gbeta);
+  return undef(env);
+}
+
+// softmaxForward(x, rows, cols, out, log)
+napi_value SoftmaxForward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "softmaxForward");
+  a.need(5);
+  idx_t rows = a.count(1), cols = a.count(2);
+  const float* x = a.f32n(0, rows * cols);
+  float* out = a.f32n(3, rows * cols);
+  bool lg = a.flag(4);
+  if (a.failed) return nullptr;
+  if (rows * cols > 0) active->softmaxForward(x, rows, cols, out, lg);
+  return undef(env);
+}
+
+// softmaxBackward(y, gy, rows, cols, gx, log)
+napi_value SoftmaxBackward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "softmaxBackward");
+  a.need(6);
+  idx_t rows = a.count(2), cols = a.count(3);
+  const float* y = a.f32n(0, rows * cols);
+  const float* gy = a.f32n(1, rows * cols);
+  float* gx = a.f32n(4, rows * cols);
+  bool lg = a.flag(5);
+  if (a.failed) return nullptr;
+  if (rows * cols > 0) active->softmaxBackward(y, gy, rows, cols, gx, lg);
+  return undef(env);
+}
+
+// attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse)
+napi_value AttentionForward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "attentionForward");
+  a.need(11);
+  idx_t B = a.count(3), Lq = a.count(4), Lk = a.count(5), D = a.count(6), Dv = a.count(7);
+  float scale = (float)a.num(8);
+  const float* q = a.f32n(0, B * Lq * D);
+  const float* k = a.f32n(1, B * Lk * D);
+  const float* v = a.f32n(2, B * Lk * Dv);
+  float* out = a.f32n(9, B * Lq * Dv);
+  float* lse = a.f32n(10, B * Lq);
+  if (a.failed) return nullptr;
+  active->attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse);
+  return undef(env);
+}
+
+// attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv)
+napi_value AttentionBackward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "attentionBackward");
+  a.need(15);
+  idx_t B = a.count(6), Lq = a.count(7), Lk = a.count(8), D = a.count(9), Dv = a.count(10);
+  float scale = (float)a.num(11);
+  const float* q = a.f32n(0, B * Lq * D);
+  const float* k = a.f32n(1, B * Lk * D);
+  const float* v = a.f32n(2, B * Lk * Dv);
+  const float* out = a.f32n(3, B * Lq * Dv);
+  const float* gout = a.f32n(4, B * Lq * Dv);
+  const float* lse = a.f32n(5, B * Lq);
+  float* gq = a.f32n(12, B * Lq * D);
+  float* gk = a.f32n(13, B * Lk * D);
+  float* gv = a.f32n(14, B * Lk * Dv);
+  if (a.failed) return nullptr;
+  active->attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv);
+  return undef(env);
+}
+
+// setIsa(name) → true when that kernel set is compiled in and this CPU runs it.
+napi_value SetIsa(napi_env env, napi_callback_info info) {
+  Args a(env, info, "setIsa");
+  char name[32] = {0};
+  size_t len = 0;
+  if (a.argc < 1 || napi_get_value_string_utf8(env, a.argv[0], name, sizeof name, &len) != napi_ok) {
+    a.fail("type", "expected an ISA name");
+    return nullptr;
+  }
+  const KernelTable* t = !std::strcmp(name, "auto") ? pickTable() : tableByName(name);
+  bool ok = supported(t);
+  if (ok) active = t;
+  napi_value r;
+  napi_get_boolean(env, ok, &r);
+  return r;
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  Args a(env, info, "setThreads");
+  idx_t n = a.count(0);
+  if (a.failed) return nullptr;
+  ldm::setNumThreads((int)(n < 1 ? 1 : n > 256 ? 256 : n));
+  return undef(env);
+}
+
+// info() → { isa, threads, isas: [names this CPU can run] }
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value o, s, n, arr;
+  napi_create_object(env, &o);
+  napi_create_string_utf8(env, active->name, NAPI_AUTO_LENGTH, &s);
+  napi_set_named_property(env, o, "isa", s);
+  napi_create_int32(env, ldm::numThreads(), &n);
+  napi_set_named_property(env, o, "threads", n);
+  napi_create_array(env, &arr);
+  uint32_t k = 0;
+  const char* names[3] = {"avx512", "avx2", "base"};
+  for (const char* nm : names) {
+    if (!supported(tableByName(nm))) continue;
+    napi_value e;
+    napi_create_string_utf8(env, nm, NAPI_AUTO_LENGTH, &e);
+    napi_set_element(env, arr, k++, e);
+  }
+  napi_set_named_property(env, o, "isas", arr);
+  // The kernels this build implements (entries of the active table that are present).
+  const KernelTable* t = active;
+  struct {
+    const char* name;
+    bool present;
+  } ks[] = {
+      {"gemm", t->gemm != nullptr},
+      {"unary", t->unary != nullptr},
+      {"unaryBackward", t->unaryBackward != nullptr},
+      {"binary", t->binary != nullptr},
+      {"where", t->where != nullptr},
+      {"sum", t->sum != nullptr},
+      {"conv2dForward", t->conv2dForward != nullptr},
+      {"conv2dBackwardInput", t->conv2dBackwardInput != nullptr},
+      {"conv2dBackwardWeight", t->conv2dBackwardWeight != nullptr},
+      {"groupNormForward", t->groupNormForward != nullptr},
+      {"groupNormBackward", t->groupNormBackward != nullptr},
+      {"layerNormForward", t->layerNormForward != nullptr},
+      {"layerNormBackward", t->layerNormBackward != nullptr},
+      {"softmaxForward", t->softmaxForward != nullptr},
+      {"softmaxBackward", t->softmaxBackward != nullptr},
+      {"attentionForward", t->attentionForward != nullptr},
+      {"attentionBackward", t->attentionBackward != nullptr},
+  };
+  napi_value karr;
+  napi_create_array(env, &karr);
+  k = 0;
+  for (auto& e : ks) {
+    if (!e.present) continue;
+    napi_value sv;
+    napi_create_string_utf8(env, e.name, NAPI_AUTO_LENGTH, &sv);
+    napi_set_element(env, karr, k++, sv);
+  }
+  napi_set_named_property(env, o, "kernels", karr);
+  return o;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  if (!active) {
+    active = pickTable();
+    if (const char* env_isa = std::getenv("LDM_ISA")) {
+      const KernelTable* t = tableByName(env_isa);
+      if (supported(t)) active = t;
+    }
+  }
+  struct {
+    const char* name;
+    napi_callback cb;
+  } fns[] = {
+      {"gemm", Gemm},
+      {"unary", Unary},
+      {"unaryBackward", UnaryBackward},
+      {"binary", Binary},
+      {"where", Where},
+      {"sum", Sum},
+      {"conv2dForward", Conv2dForward},
+      {"conv2dBackwardInput", Conv2dBackwardInput},
+      {"conv2dBackwardWeight", Conv2dBackwardWeight},
+      {"groupNormForward", GroupNormForward},
+      {"groupNormBackward", GroupNormBackward},
+      {"layerNormForward", LayerNormForward},
+      {"layerNormBackward", LayerNormBackward},
+      {"softmaxForward", SoftmaxForward},
+      {"softmaxBackward", SoftmaxBackward},
+      {"attentionForward", AttentionForward},
+      {"attentionBackward", AttentionBackward},
+      {"setIsa", SetIsa},
+      {"setThreads", SetThreads},
+      {"info", Info},
+  };
+  for (auto& f : fns) {
+    napi_value fn;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);
+    napi_set_named_property(env, exports, f.name, fn);
+  }
+  return exports;
+}

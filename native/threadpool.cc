@@ -1,0 +1,196 @@
+// A small fork-join thread pool: numThreads() - 1 worker threads plus the calling thread. Workers spin
+// briefly after a job (kernels are often called back to back) and then sleep on a condition variable.
+// Size: the CPUs this process may run on, or LDM_NUM_THREADS. The pool is never destroyed (its threads
+// are detached), so process exit never waits for it.
+#include "common.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+#if defined(__linux__)
+#include <sched.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LDM_PAUSE() _mm_pause()
+#else
+#define LDM_PAUSE() ((void)0)
+#endif
+
+namespace ldm {
+namespace {
+
+int detectCpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? (int)n : 1;
+}
+
+struct Pool {
+  int size = 1;  // threads including the caller
+  std::mutex callMutex;  // one fork-join job at a time (several JS threads may call in)
+  std::mutex m;
+  std::condition_variable cv;
+  std::atomic<std::uint64_t> generation{0};
+  std::atomic<int> pending{0};
+  std::atomic<idx_t> next{0};
+  idx_t ntasks = 0;
+  void (*fn)(void*, idx_t, int) = nullptr;
+  void* ctx = nullptr;
+  std::atomic<bool> retire{false};
+  std::atomic<int> live{0};
+  std::vector<std::thread> threads;
+
+  void work(int tid) {
+    for (;;) {
+      idx_t t = next.fetch_add(1, std::memory_order_relaxed);
+      if (t >= ntasks) break;
+      fn(ctx, t, tid);
+    }
+  }
+};
+
+Pool* pool = nullptr;
+thread_local bool insideTask = false;
+thread_local int myThread = 0;
+
+void workerLoop(Pool* p, int tid, std::uint64_t seen) {
+  insideTask = true;
+  myThread = tid;
+  for (;;) {
+    // Spin for a short while, then sleep until the next job.
+    std::uint64_t g = p->generation.load(std::memory_order_acquire);
+    auto start = std::chrono::steady_clock::now();
+    int spins = 0;
+    while (g == seen && !p->retire.load(std::memory_order_relaxed)) {
+      LDM_PAUSE();
+      if (++spins == 256) {
+        spins = 0;
+        if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(300)) {
+          std::unique_lock<std::mutex> lk(p->m);
+          p->cv.wait(lk, [&] {
+            return p->generation.load(std::memory_order_acquire) != seen || p->retire.load();
+          });
+        }
+      }
+      g = p->generation.load(std::memory_order_acquire);
+    }
+    if (p->retire.load()) break;
+    seen = g;
+    p->work(tid);
+    p->pending.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  p->live.fetch_sub(1);
+}
+
+void startPool(int n) {
+  Pool* p = new Pool();
+  p->size = n < 1 ? 1 : n;
+  for (int i = 1; i < p->size; i++) {
+    p->live.fetch_add(1);
+    std::thread(workerLoop, p, i, p->generation.load()).detach();
+  }
+  pool = p;
+}
+
+Pool* getPool() {
+  if (!pool) {
+    int n = detectCpus();
+    if (const char* env = std::getenv("LDM_NUM_THREADS")) {
+      int v = std::atoi(env);
+      if (v > 0) n = v;
+    }
+    startPool(n);
+  }
+  return pool;
+}
+
+}  // namespace
+
+int numThreads() { return getPool()->size; }
+
+void setNumThreads(int n) {
+  Pool* old = getPool();
+  if (n < 1) n = 1;
+  if (n == old->size) return;
+  {
+    std::lock_guard<std::mutex> call(old->callMutex);
+    {
+      std::lock_guard<std::mutex> lk(old->m);
+      old->retire.store(true);
+    }
+    old->cv.notify_all();
+    while (old->live.load() > 0) std::this_thread::yield();
+  }
+  startPool(n);  // the old pool object is leaked on purpose (a few hundred bytes)
+}
+
+void parallelRun(idx_t ntasks, void (*fn)(void*, idx_t, int), void* ctx) {
+  if (ntasks <= 0) return;
+  Pool* p = getPool();
+  if (ntasks == 1 || p->size == 1 || insideTask) {
+    for (idx_t t = 0; t < ntasks; t++) fn(ctx, t, myThread);
+    return;
+  }
+  std::unique_lock<std::mutex> call(p->callMutex, std::try_to_lock);
+  if (!call.owns_lock()) {  // another thread is using the pool: run here, serially
+    for (idx_t t = 0; t < ntasks; t++) fn(ctx, t, 0);
+    return;
+  }
+  p->fn = fn;
+  p->ctx = ctx;
+  p->ntasks = ntasks;
+  p->next.store(0, std::memory_order_relaxed);
+  p->pending.store(p->size - 1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lk(p->m);
+    p->generation.fetch_add(1, std::memory_order_acq_rel);
+  }
+  p->cv.notify_all();
+  insideTask = true;
+  p->work(0);
+  insideTask = false;
+  while (p->pending.load(std::memory_order_acquire) > 0) LDM_PAUSE();
+}
+
+void* allocAligned(std::size_t bytes) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 64, bytes < 64 ? 64 : bytes) != 0) return nullptr;
+  return p;
+}
+
+void freeAligned(void* p) { std::free(p); }
+
+namespace {
+struct Scratch {
+  void* ptr[16] = {};
+  std::size_t size[16] = {};
+  ~Scratch() {
+    for (void* p : ptr) std::free(p);
+  }
+};
+thread_local Scratch scratch;
+}  // namespace
+
+void* threadScratch(int slot, std::size_t bytes) {
+  Scratch& s = scratch;
+  if (bytes > s.size[slot]) {
+    std::free(s.ptr[slot]);
+    std::size_t want = bytes + bytes / 4 + 4096;
+    s.ptr[slot] = allocAligned(want);
+    s.size[slot] = s.ptr[slot] ? want : 0;
+  }
+  return s.ptr[slot];
+}
+
+}  // namespace ldm
