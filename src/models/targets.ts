@@ -10,6 +10,9 @@
 import { ConfigError, Params, joinPath, modelNode, readYaml, type ConfigNode } from '../io/config.js';
 import type { BuildOptions } from './unet/build.js';
 import { buildAutoencoderKL, buildIdentity, buildVQModel, buildVQModelInterface } from './autoencoder/index.js';
+import { buildUNet } from './unet/config.js';
+import { buildBERTEmbedder, buildClassEmbedder, buildSpatialRescaler, buildTransformerEmbedder } from './encoders/config.js';
+import { buildLatentDiffusion } from '../diffusion/latent-diffusion.js';
 import { buildDummyLoss, buildLPIPS, buildLPIPSWithDiscriminator, buildNLayerDiscriminator, buildVQLPIPSWithDiscriminator } from './losses/index.js';
 
 /** Build options that flow to every sub-config (meta = shape-only build, gen = init random stream). */
@@ -19,14 +22,15 @@ export type Builder = (p: Params, path: string, opts: BuildOptions) => unknown;
 export const FIRST_STAGE = Symbol('__is_first_stage__');
 
 export const TARGETS: Record<string, Builder> = {
-  // ---- diffusion (src/models/ldm) ----
-  // 'ldm.models.diffusion.ddpm.LatentDiffusion': (p, path, o) => buildLatentDiffusion(p, path, o),
+  // ---- diffusion (src/diffusion) ----
+  'ldm.models.diffusion.ddpm.LatentDiffusion': (p, path, o) => buildLatentDiffusion(p, path, o),
   // ---- denoiser (src/models/unet) ----
-  // 'ldm.modules.diffusionmodules.openaimodel.UNetModel': (p, path, o) => buildUNet(p, path, o),
+  'ldm.modules.diffusionmodules.openaimodel.UNetModel': (p, _, o) => buildUNet(p, o),
   // ---- conditioning (src/models/encoders) ----
-  // 'ldm.modules.encoders.modules.ClassEmbedder': (p, path, o) => buildClassEmbedder(p, path, o),
-  // 'ldm.modules.encoders.modules.BERTEmbedder': (p, path, o) => buildBERTEmbedder(p, path, o),
-  // 'ldm.modules.encoders.modules.SpatialRescaler': (p, path, o) => buildSpatialRescaler(p, path, o),
+  'ldm.modules.encoders.modules.ClassEmbedder': (p, _, o) => buildClassEmbedder(p, o),
+  'ldm.modules.encoders.modules.BERTEmbedder': (p, _, o) => buildBERTEmbedder(p, o),
+  'ldm.modules.encoders.modules.TransformerEmbedder': (p, _, o) => buildTransformerEmbedder(p, o),
+  'ldm.modules.encoders.modules.SpatialRescaler': (p, _, o) => buildSpatialRescaler(p, o),
   '__is_unconditional__': () => null,
   '__is_first_stage__': () => FIRST_STAGE,
   'torch.nn.Identity': (p) => buildIdentity(p),

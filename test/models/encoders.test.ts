@@ -2,14 +2,14 @@
 // and the WordPiece tokenizer's bert-base-uncased rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import * as T from '../../src/engine/index.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
-import { BERTEmbedder, ClassEmbedder, SpatialRescaler, WordPieceTokenizer, normalizeBert, preTokenizeBert } from '../../src/models/encoders/index.js';
+import { buildFromConfigFile } from '../../src/models/targets.js';
+import { BERTEmbedder, SpatialRescaler, WordPieceTokenizer, encoderFromParams, normalizeBert, preTokenizeBert } from '../../src/models/encoders/index.js';
 import { assertClose } from '../helpers/gradcheck.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -17,9 +17,8 @@ const golden = resolve(repoRoot, '../shared/golden');
 const bertDir = join(golden, 'bert_embedder');
 
 test('BERTEmbedder parity with the reference (token ids given)', { skip: existsSync(bertDir) ? false : `fixtures not found at ${bertDir} (shared/golden is absent)` }, () => {
-  const cfg = parse(readFileSync(join(bertDir, 'config.yaml'), 'utf8')) as { target: string; params: Record<string, unknown> };
-  assert.equal(cfg.target, 'ldm.modules.encoders.modules.BERTEmbedder');
-  const model = BERTEmbedder.fromParams(cfg.params).eval();
+  const model = buildFromConfigFile<BERTEmbedder>(join(bertDir, 'config.yaml')).eval();
+  assert.ok(model instanceof BERTEmbedder);
   model.loadStateDict(readSafetensors(join(bertDir, 'weights.safetensors')).tensors, { source: 'bert_embedder/weights.safetensors' });
   const io = readSafetensors(join(bertDir, 'io.safetensors')).tensors;
   const out = T.noGrad(() => model.forward(io.get('tokens')!));
@@ -92,7 +91,7 @@ test('BERTEmbedder with a vocab.txt tokenizes text like the reference and embeds
 });
 
 test('ClassEmbedder: labels from a batch dict → [B, 1, embed_dim] rows of the table', () => {
-  const m = ClassEmbedder.fromParams({ embed_dim: 4, n_classes: 5, key: 'class_label' }, { gen: new T.Generator(1) });
+  const m = encoderFromParams('ClassEmbedder', { embed_dim: 4, n_classes: 5, key: 'class_label' }, { gen: new T.Generator(1) });
   const y = T.tensor([3, 0], [2], 'int64');
   const c = m.forward({ class_label: y });
   assert.deepEqual(c.shape, [2, 1, 4]);
@@ -103,7 +102,7 @@ test('ClassEmbedder: labels from a batch dict → [B, 1, embed_dim] rows of the 
 });
 
 test('SpatialRescaler: n_stages × bilinear ×0.5 (= 2×2 means), then a bias-free 1×1 channel map', () => {
-  const m = SpatialRescaler.fromParams({ n_stages: 2, in_channels: 2, out_channels: 3, multiplier: 0.5, method: 'bilinear' }, { gen: new T.Generator(2) });
+  const m = encoderFromParams('SpatialRescaler', { n_stages: 2, in_channels: 2, out_channels: 3, multiplier: 0.5, method: 'bilinear' }, { gen: new T.Generator(2) });
   assert.deepEqual([...m.stateDict().keys()], ['channel_mapper.weight']);
   const x = T.randn([1, 2, 8, 6], new T.Generator(5));
   const y = m.forward(x);

@@ -2,13 +2,13 @@
 // fixture's config.yaml, load weights.safetensors, run on io.safetensors' inputs, compare.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import * as T from '../../src/engine/index.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
-import { timestepEmbedding, unetFromParams } from '../../src/models/unet/index.js';
+import { timestepEmbedding, UNetModel } from '../../src/models/unet/index.js';
+import { buildFromConfigFile } from '../../src/models/targets.js';
 import { assertClose } from '../helpers/gradcheck.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -26,9 +26,8 @@ function relL2(a: number[], b: number[]): number {
 for (const name of ['unet_crossattn', 'unet_class_scaleshift']) {
   const dir = join(golden, name);
   test(`UNet parity with the reference: ${name}`, { skip: existsSync(dir) ? false : `fixtures not found at ${dir} (shared/golden is absent)` }, () => {
-    const cfg = parse(readFileSync(join(dir, 'config.yaml'), 'utf8')) as { target: string; params: Record<string, unknown> };
-    assert.equal(cfg.target, 'ldm.modules.diffusionmodules.openaimodel.UNetModel');
-    const model = unetFromParams(cfg.params, { gen: new T.Generator(0) }).eval();
+    const model = buildFromConfigFile<UNetModel>(join(dir, 'config.yaml'), { gen: new T.Generator(0) }).eval();
+    assert.ok(model instanceof UNetModel);
     const report = model.loadStateDict(readSafetensors(join(dir, 'weights.safetensors')).tensors, { source: `${name}/weights.safetensors` });
     assert.equal(report.missing.length + report.unexpected.length + report.mismatched.length, 0);
     const io = readSafetensors(join(dir, 'io.safetensors')).tensors;

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { Module } from '../../src/nn/index.js';
 import { unetFromParams, UNetModel } from '../../src/models/unet/index.js';
-import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../../src/models/encoders/index.js';
+import { BERTEmbedder, ClassEmbedder, SpatialRescaler, encoderFromParams } from '../../src/models/encoders/index.js';
+import { instantiate } from '../../src/models/targets.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ref = resolve(repoRoot, '../shared/reference');
@@ -69,7 +70,8 @@ test('official configs: meta-built UNets have the reference keys, shapes and par
     if (!unetNode) continue;
     assert.equal(unetNode.target, 'ldm.modules.diffusionmodules.openaimodel.UNetModel', c.name);
     const t0 = Date.now();
-    const unet = unetFromParams(unetNode.params ?? {}, { meta: true });
+    const unet = instantiate<UNetModel>(unetNode, 'model.params.unet_config', { meta: true });
+    assert.ok(unet instanceof UNetModel);
     const ms = Date.now() - t0;
     assert.ok(ms < 2000, `${c.name}: meta build took ${ms} ms`);
     const theirs = refKeys(c.tsv, 'model.diffusion_model.');
@@ -90,11 +92,10 @@ test('official configs: meta-built conditioning encoders have the reference keys
     const node = doc.model.params.cond_stage_config as Node | string | undefined;
     if (!node || typeof node === 'string') continue;
     const p = node.params ?? {};
-    let m: Module;
-    if (node.target === 'ldm.modules.encoders.modules.ClassEmbedder') m = ClassEmbedder.fromParams(p, { meta: true });
-    else if (node.target === 'ldm.modules.encoders.modules.BERTEmbedder') m = BERTEmbedder.fromParams(p, { meta: true });
-    else if (node.target === 'ldm.modules.encoders.modules.SpatialRescaler') m = SpatialRescaler.fromParams(p, { meta: true });
-    else continue;
+    if (!['ClassEmbedder', 'BERTEmbedder', 'SpatialRescaler'].some((n) => node.target.endsWith(`.${n}`))) continue;
+    // through the targets table, as a config load does
+    const m = instantiate<Module>({ target: node.target, params: p }, 'model.params.cond_stage_config', { meta: true });
+    assert.ok(m instanceof { ClassEmbedder, BERTEmbedder, SpatialRescaler }[node.target.split('.').pop() as 'ClassEmbedder']);
     seen.add(node.target.split('.').pop()!);
     const theirs = refKeys(c.tsv, 'cond_stage_model.');
     assertSameKeys(ourKeys(m), theirs, `${c.name} ${node.target}`);
@@ -108,7 +109,7 @@ test('txt2img-1p4B: UNet 872.3 M and BERT 582.0 M parameters; head counts per th
   };
   const unet = unetFromParams(doc.model.params.unet_config.params!, { meta: true });
   assert.equal((unet.numParameters() / 1e6).toFixed(1), '872.3');
-  const bert = BERTEmbedder.fromParams(doc.model.params.cond_stage_config.params!, { meta: true });
+  const bert = encoderFromParams('BERTEmbedder', doc.model.params.cond_stage_config.params!, { meta: true });
   assert.equal((bert.numParameters() / 1e6).toFixed(1), '582.0');
   // 8 heads × C/8 (legacy: False)
   assert.deepEqual(unet.attentionLayers.slice(0, 3).map((a) => [a.channels, a.heads, a.dimHead]), [[320, 8, 40], [320, 8, 40], [640, 8, 80]]);

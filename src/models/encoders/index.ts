@@ -3,3 +3,4 @@
 export * from './tokenizer.js';
 export * from './x_transformer.js';
 export * from './modules.js';
+export * from './config.js';

@@ -17,11 +17,6 @@ import { Builder, type BuildOptions } from '../unet/build.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { TransformerWrapper } from './x_transformer.js';
 
-function checkKnown(what: string, params: Record<string, unknown>, known: string[]): void {
-  const unknown = Object.keys(params).filter((k) => !known.includes(k));
-  if (unknown.length) throw new Error(`${what}: unknown config parameter(s): ${unknown.join(', ')}`);
-}
-
 // ---- ClassEmbedder ------------------------------------------------------------------------------------
 
 export class ClassEmbedder extends Module {
@@ -31,11 +26,6 @@ export class ClassEmbedder extends Module {
     this.embedding = new Builder(opts).embedding(_nClasses, _embedDim);
   }
 
-  static fromParams(p: Record<string, unknown>, opts: BuildOptions = {}): ClassEmbedder {
-    checkKnown('ClassEmbedder', p, ['embed_dim', 'n_classes', 'key']);
-    if (p.embed_dim === undefined) throw new Error('ClassEmbedder: config parameter embed_dim is required');
-    return new ClassEmbedder(p.embed_dim as number, (p.n_classes as number | undefined) ?? 1000, (p.key as string | undefined) ?? 'class', opts);
-  }
 
   /** A batch dict (labels under `key`) or the labels themselves, [B] int → [B, 1, embed_dim]. */
   forward(batch: T.Tensor | Record<string, T.Tensor>, key?: string): T.Tensor {
@@ -93,17 +83,6 @@ export class BERTEmbedder extends Module {
     this.transformer = new TransformerWrapper(opts.vocabSize ?? 30522, this._maxSeqLen, nEmbed, nLayer, { ...opts, embDropout: opts.embeddingDropout ?? 0 });
   }
 
-  static fromParams(p: Record<string, unknown>, opts: BERTEmbedderOptions = {}): BERTEmbedder {
-    checkKnown('BERTEmbedder', p, ['n_embed', 'n_layer', 'vocab_size', 'max_seq_len', 'device', 'use_tokenizer', 'embedding_dropout']);
-    if (p.n_embed === undefined || p.n_layer === undefined) throw new Error('BERTEmbedder: config parameters n_embed and n_layer are required');
-    return new BERTEmbedder(p.n_embed as number, p.n_layer as number, {
-      ...opts,
-      vocabSize: p.vocab_size as number | undefined,
-      maxSeqLen: p.max_seq_len as number | undefined,
-      useTokenizer: p.use_tokenizer as boolean | undefined,
-      embeddingDropout: p.embedding_dropout as number | undefined,
-    });
-  }
 
   /** Attach the tokenizer (bert-base-uncased vocab.txt) after construction. */
   setTokenizer(tok: WordPieceTokenizer | string): void {
@@ -137,10 +116,6 @@ export class TransformerEmbedder extends Module {
     super();
     this.transformer = new TransformerWrapper(vocabSize, maxSeqLen, nEmbed, nLayer, opts);
   }
-  static fromParams(p: Record<string, unknown>, opts: BuildOptions = {}): TransformerEmbedder {
-    checkKnown('TransformerEmbedder', p, ['n_embed', 'n_layer', 'vocab_size', 'max_seq_len', 'device']);
-    return new TransformerEmbedder(p.n_embed as number, p.n_layer as number, p.vocab_size as number, (p.max_seq_len as number | undefined) ?? 77, opts);
-  }
   forward(ids: T.Tensor): T.Tensor {
     return this.transformer.embed(ids);
   }
@@ -170,13 +145,6 @@ export class SpatialRescaler extends Module {
     this.channel_mapper = outChannels !== null ? new Builder(opts).conv2d(inChannels, outChannels, 1, { bias }) : null;
   }
 
-  static fromParams(p: Record<string, unknown>, opts: BuildOptions = {}): SpatialRescaler {
-    checkKnown('SpatialRescaler', p, ['n_stages', 'method', 'multiplier', 'in_channels', 'out_channels', 'bias']);
-    return new SpatialRescaler(
-      (p.n_stages as number | undefined) ?? 1, (p.method as RescaleMethod | undefined) ?? 'bilinear', (p.multiplier as number | undefined) ?? 0.5,
-      (p.in_channels as number | undefined) ?? 3, (p.out_channels as number | null | undefined) ?? null, (p.bias as boolean | undefined) ?? false, opts,
-    );
-  }
 
   /**
    * One F.interpolate(x, scale_factor=m) stage. Output size floor(H·m); PyTorch maps output pixel i to the

@@ -5,3 +5,4 @@ export * from './resblock.js';
 export * from './attention.js';
 export * from './transformer.js';
 export * from './unet.js';
+export * from './config.js';

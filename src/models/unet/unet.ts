@@ -212,19 +212,3 @@ export class UNetModel extends Module {
     return this.out[2].forward(h);
   }
 }
-
-/** Build from a config's `params` (unknown keys are rejected, so typos do not pass silently). */
-export function unetFromParams(params: Record<string, unknown>, opts: BuildOptions = {}): UNetModel {
-  const known = new Set([
-    'image_size', 'in_channels', 'model_channels', 'out_channels', 'num_res_blocks', 'attention_resolutions', 'dropout',
-    'channel_mult', 'conv_resample', 'dims', 'num_classes', 'use_checkpoint', 'use_fp16', 'num_heads', 'num_head_channels',
-    'num_heads_upsample', 'use_scale_shift_norm', 'resblock_updown', 'use_new_attention_order', 'use_spatial_transformer',
-    'transformer_depth', 'context_dim', 'n_embed', 'legacy',
-  ]);
-  const unknown = Object.keys(params).filter((k) => !known.has(k));
-  if (unknown.length) throw new Error(`UNetModel: unknown config parameter(s): ${unknown.join(', ')}`);
-  for (const k of ['in_channels', 'model_channels', 'out_channels', 'num_res_blocks', 'attention_resolutions']) {
-    if (params[k] === undefined) throw new Error(`UNetModel: config parameter ${k} is required`);
-  }
-  return new UNetModel(params as unknown as UNetConfig, opts);
-}
