@@ -84,6 +84,7 @@ export function installAutogradOps(ops: {
 }
 
 export function backward(root: Tensor, opts: BackwardOptions = {}): void {
+  if (root.disposed) throw new Error(`backward: ${root} was disposed`);
   if (!root.requiresGrad) throw new Error(`backward: ${root} does not require grad (no parameter or input with requiresGrad reached it)`);
   let seed = opts.grad;
   if (!seed) {
@@ -106,6 +107,11 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
     const inputs = node ? node.inputs : [];
     if (top[1] < inputs.length) {
       const next = inputs[top[1]++];
+      if (next && next.requiresGrad && next.disposed) {
+        // Disposing drops a tensor's grad node, so walking on would silently treat it as a leaf.
+        throw new Error(`backward: ${next} (an input of ${node!.name}) was disposed before backward; ` +
+          'call backward inside the tidy() that built the graph, or return the output from it');
+      }
       if (next && next.requiresGrad && !visited.has(next)) {
         visited.add(next);
         stack.push([next, 0]);

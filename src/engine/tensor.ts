@@ -67,7 +67,9 @@ function collect(v: unknown, out: Set<Tensor>): void {
 
 /**
  * Run fn; dispose every tensor it created except those reachable from its result (tensors, arrays
- * and plain objects are searched). Returned tensors are handed to the enclosing scope.
+ * and plain objects are searched). Returned tensors are handed to the enclosing scope, together with
+ * the tensors their autograd graph still needs (a returned loss can be backpropagated outside the
+ * scope; backward then drops the graph, and the enclosing scope or the GC frees those tensors).
  */
 export function tidy<T extends Kept>(fn: () => T): T {
   const scope = new Set<Tensor>();
@@ -83,6 +85,19 @@ export function tidy<T extends Kept>(fn: () => T): T {
   scopeStack.pop();
   const survivors = new Set<Tensor>();
   collect(result, survivors);
+  // Graph inputs created in this scope. Ancestors are always older than their descendants, so a
+  // tensor from outside the scope cannot lead back into it: the walk stays within the scope.
+  const pending = [...survivors];
+  while (pending.length > 0) {
+    const node = pending.pop()!.gradFn;
+    if (!node) continue;
+    for (const inp of node.inputs) {
+      if (inp && scope.has(inp) && !survivors.has(inp)) {
+        survivors.add(inp);
+        pending.push(inp);
+      }
+    }
+  }
   for (const t of scope) {
     if (survivors.has(t)) track(t);
     else t.dispose();

@@ -54,7 +54,8 @@ export class Linear extends Layer {
 }
 
 export interface Conv2dOptions extends LayerOptions {
-  stride?: number;
+  /** One stride for both axes or [vertical, horizontal]. */
+  stride?: number | [number, number];
   /** Same on all sides, [vertical, horizontal] (PyTorch's tuple) or [top, bottom, left, right]. */
   padding?: number | [number, number] | [number, number, number, number];
   bias?: boolean;
@@ -65,7 +66,7 @@ export class Conv2d extends Layer {
   weight: Parameter;
   bias: Parameter | null;
   readonly kernel_size: [number, number];
-  readonly stride: number;
+  readonly stride: number | [number, number];
   readonly padding: number | [number, number, number, number];
   constructor(readonly in_channels: number, readonly out_channels: number, kernel: number | [number, number], opts: Conv2dOptions = {}) {
     super();
@@ -73,8 +74,9 @@ export class Conv2d extends Layer {
     checkInt(out_channels, 'out_channels', 'Conv2d');
     this.kernel_size = typeof kernel === 'number' ? [kernel, kernel] : [kernel[0], kernel[1]];
     this.kernel_size.forEach((k) => checkInt(k, 'kernel size', 'Conv2d'));
-    this.stride = opts.stride ?? 1;
-    checkInt(this.stride, 'stride', 'Conv2d');
+    const st = opts.stride ?? 1;
+    this.stride = typeof st === 'number' ? st : [st[0], st[1]];
+    (typeof st === 'number' ? [st] : st).forEach((s) => checkInt(s, 'stride', 'Conv2d'));
     const p = opts.padding ?? 0;
     this.padding = typeof p === 'number' ? p : p.length === 2 ? [p[0], p[0], p[1], p[1]] : [p[0], p[1], p[2], p[3]];
     const gen = opts.gen ?? T.defaultGenerator;
