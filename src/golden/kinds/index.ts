@@ -4,11 +4,15 @@ import type { GoldenKind } from '../types.js';
 import { autoencoderKL } from './autoencoder_kl.js';
 import { discriminator } from './discriminator.js';
 import { vq } from './vq.js';
+import { unet } from './unet.js';
+import { bertEmbedder } from './bert_embedder.js';
 
 export const KINDS: Record<string, GoldenKind> = {
   autoencoder_kl: autoencoderKL,
   vq,
   discriminator,
+  unet,
+  bert_embedder: bertEmbedder,
 };
 
 export function knownKinds(): string[] {
