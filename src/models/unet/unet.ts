@@ -202,11 +202,16 @@ export class UNetModel extends Module {
     const hs: T.Tensor[] = [];
     let h = x;
     for (const blk of this.input_blocks) {
-      h = blk.forward(h, emb, context);
+      const hin = h;
+      h = T.tidy(() => blk.forward(hin, emb, context)); // block temporaries are released as soon as it returns
       hs.push(h);
     }
-    h = this.middle_block.forward(h, emb, context);
-    for (const blk of this.output_blocks) h = blk.forward(T.concat([h, hs.pop()!], 1), emb, context);
+    const hmid = h;
+    h = T.tidy(() => this.middle_block.forward(hmid, emb, context));
+    for (const blk of this.output_blocks) {
+      const hin = T.concat([h, hs.pop()!], 1);
+      h = T.tidy(() => blk.forward(hin, emb, context));
+    }
     if (this.id_predictor) return this.id_predictor.forward(h);
     h = groupNormSilu(this.out[0], h, UNET_GN_GROUPS, UNET_GN_EPS);
     return this.out[2].forward(h);
