@@ -1,0 +1,140 @@
+// What every task shares: recognising what a model can do, latent sizes, sampling and decoding.
+
+import * as T from '../engine/index.js';
+import { Identity } from '../nn/index.js';
+import { BERTEmbedder, ClassEmbedder, SpatialRescaler, TransformerEmbedder } from '../models/encoders/index.js';
+import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
+import { sampleLatents, type LatentSampleOptions, type SamplerName } from '../diffusion/sample.js';
+import type { Conditioning } from '../diffusion/guidance.js';
+import type { StepCallback } from '../diffusion/sampler.js';
+import { seededNoise, type NoiseFn } from '../diffusion/noise.js';
+import { tensorToImages, type Image } from '../io/image.js';
+
+export type TaskName = 'unconditional' | 'class' | 'text' | 'inpainting' | 'superres' | 'semantic';
+
+export class TaskError extends Error {}
+
+const HOW: Record<TaskName, string> = {
+  unconditional: 'an unconditional model (no conditioning input; use --n, --H/--W)',
+  class: 'a class-conditional model (use --class)',
+  text: 'a text-to-image model (use --prompt)',
+  inpainting: 'an inpainting model (use --image and --mask)',
+  superres: 'a super-resolution model (use --lr-image)',
+  semantic: 'a semantic-synthesis model (use --segmentation)',
+};
+
+/** Which task a model was trained for, from its conditioning key and encoder. */
+export function modelTask(model: LatentDiffusion): TaskName {
+  const key = model.conditioningKey;
+  const cs = model.cond_stage_model;
+  if (key === null) return 'unconditional';
+  if (cs instanceof ClassEmbedder && (key === 'crossattn' || key === 'adm')) return 'class';
+  if ((cs instanceof BERTEmbedder || cs instanceof TransformerEmbedder) && key === 'crossattn') {
+    if (model._cfg.cond_stage_key === 'caption') return 'text';
+    throw new TaskError(`conditioning "${model._cfg.cond_stage_key}" through ${cs.constructor.name} (e.g. layout-to-image bounding-box tokens) is not supported for sampling`);
+  }
+  if (cs === model.first_stage_model && key === 'concat') return 'inpainting';
+  if (cs instanceof SpatialRescaler && key === 'concat') return 'semantic';
+  if (cs instanceof Identity && key === 'concat') return 'superres';
+  throw new TaskError(`no sampling task for conditioning_key ${key} with ${cs ? cs.constructor.name : 'no'} conditioning encoder (cond_stage_key ${model._cfg.cond_stage_key})`);
+}
+
+/** Throws a message naming what the model does instead when it was not trained for `task`. */
+export function requireTask(model: LatentDiffusion, task: TaskName): void {
+  const actual = modelTask(model);
+  if (actual !== task) throw new TaskError(`this is ${HOW[actual]}, not ${HOW[task].replace(/ \(.*\)$/, '')}`);
+}
+
+/** Image sizes must be multiples of the first stage factor f times the UNet's downsampling. */
+export function latentShape(model: LatentDiffusion, n: number, H: number, W: number): number[] {
+  const f = model.firstStageFactor, u = model.unetFactor;
+  const m = f * u;
+  for (const [name, v] of [['height', H], ['width', W]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new TaskError(`image ${name} must be a positive integer, got ${v}`);
+    if (v % f !== 0) throw new TaskError(`image ${name} ${v} is not divisible by the first stage's downsampling factor f = ${f}`);
+    if (v % m !== 0) throw new TaskError(`image ${name} ${v} must be a multiple of ${m} (f = ${f} × the UNet's ${u}× downsampling); try ${Math.max(m, Math.round(v / m) * m)}`);
+  }
+  if (!Number.isInteger(n) || n < 1) throw new TaskError(`the number of samples must be a positive integer, got ${n}`);
+  return [n, model._cfg.channels, H / f, W / f];
+}
+
+/** The training image size: latent image_size × f. */
+export function defaultImageSize(model: LatentDiffusion): number {
+  return model._cfg.image_size * model.firstStageFactor;
+}
+
+/** Image size: as given, else that of a given x_T, else the training size. */
+export function imageSize(model: LatentDiffusion, o: { H?: number; W?: number; xT?: T.Tensor }): [number, number] {
+  const f = model.firstStageFactor, d = defaultImageSize(model);
+  return [o.H ?? (o.xT ? o.xT.shape[2] * f : d), o.W ?? (o.xT ? o.xT.shape[3] * f : d)];
+}
+
+export interface SamplingSettings {
+  sampler?: SamplerName;
+  steps?: number;
+  eta?: number;
+  scale?: number;
+  seed?: number;
+  /** A fixed starting latent (e.g. the reference's x_T). */
+  xT?: T.Tensor;
+  onStep?: StepCallback;
+}
+
+export interface TaskResult {
+  /** Final latents [B, C, h, w]. */
+  samples: T.Tensor;
+  /** The starting latent used. */
+  start: T.Tensor;
+  /** Decoded images [B, 3, H, W] in [−1, 1] (before any compositing). */
+  decoded: T.Tensor;
+  /** The output pictures (uint8; composited for inpainting). */
+  images: Image[];
+  cancelled: boolean;
+  /** Generation parameters worth recording (PNG text chunks). */
+  params: Record<string, string>;
+}
+
+/** Sample latents with the common settings, decode them, convert to 8-bit pictures. */
+export function runSampling(
+  model: LatentDiffusion,
+  s: SamplingSettings,
+  cond: Conditioning,
+  uncond: Conditioning | undefined,
+  shape: number[],
+  extra: Partial<LatentSampleOptions> = {},
+  params: Record<string, string> = {},
+): TaskResult {
+  const sampler = s.sampler ?? 'ddim';
+  const steps = s.steps ?? (sampler === 'ddpm' ? model.numTimesteps : 50);
+  const noise: NoiseFn = seededNoise(s.seed ?? 0);
+  if (s.xT && !T.sameShape(s.xT.shape, shape)) throw new TaskError(`x_T has shape [${s.xT.shape}], this task needs [${shape}]`);
+  return T.noGrad(() => {
+    const r = sampleLatents(model, {
+      sampler, steps, eta: s.eta ?? 0, scale: s.scale ?? 1, cond, uncond, shape, xT: s.xT, noise, onStep: s.onStep, ...extra,
+    });
+    const decoded = model.decodeFirstStage(r.x);
+    const all: Record<string, string> = {
+      sampler, steps: String(sampler === 'ddpm' ? (extra.init ? Math.round(extra.init.strength * model.numTimesteps) : model.numTimesteps) : steps),
+      eta: String(s.eta ?? 0), seed: String(s.seed ?? 0), ...params,
+    };
+    if ((s.scale ?? 1) !== 1 && uncond) all.scale = String(s.scale);
+    return { samples: r.x, start: r.start, decoded, images: tensorToImages(decoded), cancelled: r.cancelled, params: all };
+  });
+}
+
+/** F.interpolate(x, size, mode='nearest'): source index floor(i · in / out). */
+export function resizeNearest(x: T.Tensor, size: [number, number]): T.Tensor {
+  const [, , H, W] = x.shape;
+  const [oh, ow] = size;
+  if (oh === H && ow === W) return x;
+  const rows = Array.from({ length: oh }, (_, i) => Math.min(Math.floor((i * H) / oh), H - 1));
+  const cols = Array.from({ length: ow }, (_, j) => Math.min(Math.floor((j * W) / ow), W - 1));
+  return T.indexSelect(T.indexSelect(x, 2, T.tensor(rows, [oh], 'int32')), 3, T.tensor(cols, [ow], 'int32'));
+}
+
+/** Repeat a [1, …] tensor n times along the batch axis. */
+export function repeatBatch(x: T.Tensor, n: number): T.Tensor {
+  if (x.shape[0] === n) return x;
+  if (x.shape[0] !== 1) throw new RangeError(`repeatBatch: batch ${x.shape[0]} cannot become ${n}`);
+  return T.contiguous(T.expand(x, [n, ...x.shape.slice(1)]));
+}

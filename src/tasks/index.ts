@@ -1,0 +1,9 @@
+// Sampling tasks on a LatentDiffusion model.
+export * from './common.js';
+export * from './unconditional.js';
+export * from './class-conditional.js';
+export * from './text-to-image.js';
+export * from './inpainting.js';
+export * from './super-resolution.js';
+export * from './semantic.js';
+export * from './img2img.js';

@@ -1,0 +1,51 @@
+// Inpainting (scripts/inpaint.py with models/ldm/inpainting_big): the mask (1 = fill) and the masked
+// image are mapped to [−1, 1], the masked image is encoded by the first stage (VQ pre-quantization
+// latent), the mask is resized (nearest) to the latent size and both are concatenated to the noisy
+// latent (3 + 3 + 1 = 7 UNet channels). After decoding, the result is pasted into the original with
+// the pixel mask; here the known pixels are copied byte for byte (the reference's float round trip
+// can lower them by one level).
+
+import * as T from '../engine/index.js';
+import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
+import { imageToTensor, type Image } from '../io/image.js';
+import { latentShape, repeatBatch, requireTask, resizeNearest, runSampling, TaskError, type SamplingSettings, type TaskResult } from './common.js';
+
+export interface InpaintOptions extends SamplingSettings {
+  image: Image;
+  /** White (≥ 0.5) = the region to fill. */
+  mask: Image;
+  n?: number;
+}
+
+export function sampleInpainting(model: LatentDiffusion, o: InpaintOptions): TaskResult {
+  requireTask(model, 'inpainting');
+  const { image: img, mask: mk } = o;
+  if (img.width !== mk.width || img.height !== mk.height) {
+    throw new TaskError(`the mask is ${mk.width}×${mk.height} but the image is ${img.width}×${img.height}`);
+  }
+  const n = o.n ?? o.xT?.shape[0] ?? 1;
+  const shape = latentShape(model, n, img.height, img.width);
+  const image = imageToTensor(img, 'rgb', 'unit');
+  const m01 = T.ge(imageToTensor(mk, 'gray', 'unit'), 0.5);
+  const { cond, maskPx } = T.noGrad(() => {
+    const masked = T.sub(T.mul(T.mul(T.sub(1, m01), image), 2), 1);
+    const maskSigned = T.sub(T.mul(m01, 2), 1);
+    const c = model.getLearnedConditioning(masked);
+    const cc = resizeNearest(maskSigned, [c.shape[2], c.shape[3]]);
+    return { cond: repeatBatch(T.concat([c, cc], 1), n), maskPx: m01 };
+  });
+  if (model.model.diffusion_model._config.in_channels !== shape[1] + cond.shape[1]) {
+    throw new TaskError(`the UNet takes ${model.model.diffusion_model._config.in_channels} channels, but latent (${shape[1]}) + conditioning (${cond.shape[1]}) give ${shape[1] + cond.shape[1]}`);
+  }
+  const r = runSampling(model, o, cond, undefined, shape, {}, { task: 'inpainting', size: `${img.width}x${img.height}` });
+  // Paste: masked pixels from the sample, the rest exactly as given.
+  const m = T.contiguousData(maskPx) as Float32Array;
+  const src = new Uint8Array(img.width * img.height * 3);
+  for (let i = 0; i < img.width * img.height; i++) for (let c = 0; c < 3; c++) src[3 * i + c] = img.data[img.channels * i + Math.min(c, img.channels - 1)];
+  const images = r.images.map((gen) => {
+    const data = new Uint8Array(src);
+    for (let i = 0; i < m.length; i++) if (m[i] === 1) for (let c = 0; c < 3; c++) data[3 * i + c] = gen.data[3 * i + c];
+    return { ...gen, data };
+  });
+  return { ...r, images };
+}

@@ -1,0 +1,40 @@
+// Super-resolution (models/ldm/bsr_sr, notebook_helpers.py): the low-resolution image in [−1, 1] is
+// concatenated to the noisy latent of the same size, so the output is f× larger (×4 for bsr_sr).
+// DDIM with eta = 1 by default, as the notebook. Large inputs are tiled with the reference's
+// split_input_params (128×128 latent windows at stride 64, border-weighted blending), also for decoding.
+
+import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
+import { defaultSplitInputParams } from '../diffusion/tiling.js';
+import * as T from '../engine/index.js';
+import { imageToTensor, type Image } from '../io/image.js';
+import { latentShape, repeatBatch, requireTask, runSampling, type SamplingSettings, type TaskResult } from './common.js';
+
+export interface SuperResOptions extends SamplingSettings {
+  lowRes: Image;
+  n?: number;
+  /** Tile the UNet and the decoder: 'auto' (when the input exceeds a 128-pixel window), or always / never. */
+  tiled?: boolean | 'auto';
+  /** Window and stride of the tiles (latent pixels). */
+  window?: number;
+  stride?: number;
+}
+
+export function sampleSuperResolution(model: LatentDiffusion, o: SuperResOptions): TaskResult {
+  requireTask(model, 'superres');
+  const lr = o.lowRes;
+  const f = model.firstStageFactor;
+  const n = o.n ?? o.xT?.shape[0] ?? 1;
+  const shape = latentShape(model, n, lr.height * f, lr.width * f);
+  const ks = o.window ?? 128, stride = o.stride ?? 64;
+  const tiled = o.tiled === undefined || o.tiled === 'auto' ? lr.height > ks || lr.width > ks : o.tiled;
+  const cond = T.noGrad(() => repeatBatch(model.getLearnedConditioning(imageToTensor(lr, 'rgb', 'signed')), n));
+  const before = model._splitInputParams;
+  if (tiled) model._splitInputParams = { ...defaultSplitInputParams(f), ks: [ks, ks], stride: [stride, stride] };
+  try {
+    return runSampling(model, { ...o, eta: o.eta ?? 1 }, cond, undefined, shape, {}, {
+      task: 'superres', input: `${lr.width}x${lr.height}`, size: `${lr.width * f}x${lr.height * f}`, tiled: String(tiled),
+    });
+  } finally {
+    model._splitInputParams = before;
+  }
+}
