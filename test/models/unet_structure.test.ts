@@ -143,3 +143,16 @@ test('head-count rules match the reference structure listing (unet_structure_HEA
   }
   assert.ok(n >= 11, `only ${n} structure listings compared`);
 });
+
+test('legacyTransformerHeads: "single" gives 1 head × C in legacy ST configs with the same keys; no effect otherwise', { skip }, () => {
+  const load = (f: string) => (parse(readFileSync(join(ref, f), 'utf8')) as { model: { params: { unet_config: Node } } }).model.params.unet_config;
+  const cin = load('configs/models/ldm/cin256/config.yaml');
+  const head = instantiate<UNetModel>(cin, '', { meta: true });
+  const single = instantiate<UNetModel>(cin, '', { meta: true, legacyTransformerHeads: 'single' });
+  assert.deepEqual(head.attentionLayers.slice(0, 3).map((a) => [a.heads, a.dimHead]), [[8, 32], [8, 32], [16, 32]]);
+  assert.deepEqual(single.attentionLayers.slice(0, 3).map((a) => [a.heads, a.dimHead]), [[1, 256], [1, 256], [1, 512]]);
+  assert.deepEqual(ourKeys(single), ourKeys(head));
+  const t2i = load('configs/configs/latent-diffusion/txt2img-1p4B-eval.yaml'); // legacy: False
+  const a = instantiate<UNetModel>(t2i, '', { meta: true, legacyTransformerHeads: 'single' });
+  assert.deepEqual(a.attentionLayers[0], { kind: 'SpatialTransformer', channels: 320, heads: 8, dimHead: 40 });
+});

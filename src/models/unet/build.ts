@@ -16,6 +16,13 @@ export interface BuildOptions {
   meta?: boolean;
   /** Random stream for the initial weights (default: the engine's process-wide generator). */
   gen?: T.Generator;
+  /**
+   * Head count of the UNet's SpatialTransformers in `legacy` configs (LDM-REFERENCE §2.2, §7.2):
+   * 'head' (default) follows the reference HEAD code (e.g. C/32 heads × 32 with num_head_channels: 32);
+   * 'single' runs them with 1 head × C, as the Dec-2021 code that trained cin256, text2img256 and
+   * layout2img did. Weight shapes are identical; only the outputs differ.
+   */
+  legacyTransformerHeads?: 'head' | 'single';
 }
 
 /** A parameter of the given shape without storage (meta build). */

@@ -122,8 +122,10 @@ export class UNetModel extends Module {
       }
       if (legacy) dimHead = useST ? Math.floor(ch / numHeads) : nhc;
       if (useST) {
-        this._attention.push({ kind: 'SpatialTransformer', channels: ch, heads: numHeads, dimHead });
-        return new SpatialTransformer(ch, numHeads, dimHead, b, { depth, dropout, contextDim });
+        const single = legacy && opts.legacyTransformerHeads === 'single';
+        const [heads, dh] = single ? [1, ch] : [numHeads, dimHead];
+        this._attention.push({ kind: 'SpatialTransformer', channels: ch, heads, dimHead: dh });
+        return new SpatialTransformer(ch, heads, dh, b, { depth, dropout, contextDim });
       }
       const blk = new AttentionBlock(ch, b, { numHeads: upsample ? numHeadsUpsample : numHeads, numHeadChannels: dimHead, useNewAttentionOrder: newOrder });
       this._attention.push({ kind: 'AttentionBlock', channels: ch, heads: blk.heads, dimHead: ch / blk.heads });
