@@ -6,6 +6,9 @@ import { discriminator } from './discriminator.js';
 import { vq } from './vq.js';
 import { unet } from './unet.js';
 import { bertEmbedder } from './bert_embedder.js';
+import { schedules } from './schedules.js';
+import { ldmSample } from './ldm_sample.js';
+import { ldmTrainStep } from './ldm_train_step.js';
 
 export const KINDS: Record<string, GoldenKind> = {
   autoencoder_kl: autoencoderKL,
@@ -13,6 +16,9 @@ export const KINDS: Record<string, GoldenKind> = {
   discriminator,
   unet,
   bert_embedder: bertEmbedder,
+  schedules,
+  ldm_sample: ldmSample,
+  ldm_train_step: ldmTrainStep,
 };
 
 export function knownKinds(): string[] {
