@@ -14,6 +14,7 @@ const MAX_GROWTH = 0.1;
 
 interface Report {
   workload: string;
+  backend: string;
   iterations: number;
   warmup: number;
   rssWarm: number;
@@ -115,7 +116,7 @@ function runChild(workload: string): Report {
     gc();
     const end = process.memoryUsage();
     return {
-      workload, iterations, warmup,
+      workload, backend: T.backendName(), iterations, warmup,
       rssWarm: warm.rss, rssEnd: end.rss, arrayBuffersWarm: warm.arrayBuffers, arrayBuffersEnd: end.arrayBuffers,
       trackedStart, trackedEnd: T.trackedCount(), seconds: (performance.now() - t0) / 1000, check,
     };
@@ -137,7 +138,7 @@ function spawnWorkload(workload: string): Report {
 function checkReport(r: Report): void {
   const growth = (r.rssEnd - r.rssWarm) / r.rssWarm;
   console.log(
-    `# ${r.workload}: ${r.iterations} iterations in ${r.seconds.toFixed(1)} s; RSS after ${r.warmup} warm-up iterations ${MiB(r.rssWarm)} MiB, ` +
+    `# ${r.workload} (${r.backend} kernels): ${r.iterations} iterations in ${r.seconds.toFixed(1)} s; RSS after ${r.warmup} warm-up iterations ${MiB(r.rssWarm)} MiB, ` +
       `at the end ${MiB(r.rssEnd)} MiB (${(100 * growth).toFixed(1)} %); typed-array memory ${MiB(r.arrayBuffersWarm)} → ${MiB(r.arrayBuffersEnd)} MiB; ` +
       `tracked tensors ${r.trackedStart} → ${r.trackedEnd}`,
   );
