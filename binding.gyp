@@ -3,7 +3,7 @@
 # load time with __builtin_cpu_supports. Built by scripts/build-native.mjs during `npm install`.
 {
   "target_defaults": {
-    "cflags_cc": ["-O3", "-std=gnu++17", "-fPIC", "-fno-math-errno", "-fvisibility=hidden"],
+    "cflags_cc": ["-O3", "-std=gnu++17", "-fPIC", "-fno-math-errno", "-fvisibility=hidden", "-Wno-maybe-uninitialized"],
     "cflags_cc!": ["-fno-exceptions"],
     "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=gnu++17"]},
   },

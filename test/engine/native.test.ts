@@ -152,3 +152,142 @@ test('native gemm: bad extents throw instead of touching memory', { skip }, () =
   assert.throws(() => n.gemm(false, false, 2, 2, 3, 1, a, 0, 3, 0, b, 0, 2, 0, 0, c, 1, 2, 0, 1), /C is too short/);
   assert.throws(() => n.gemm(false, false, 2, 2, 3, 1, new Float64Array(6) as unknown as Float32Array, 0, 3, 0, b, 0, 2, 0, 0, c, 0, 2, 0, 1), /Float32Array/);
 });
+
+// ---- elementwise ----------------------------------------------------------------------------------------
+
+interface View { data: Float32Array; offset: number; strides: number[] }
+
+/** A strided view over `shape`: contiguous, offset, permuted, stepped or broadcast (stride 0) by kind. */
+function makeView(shape: number[], kind: number, seed: number, lo = -3, hi = 3): View {
+  const nd = shape.length;
+  const r = rng(seed);
+  const order = [...Array(nd).keys()];
+  if (kind === 2 && nd > 1) order.reverse(); // transposed layout
+  const step = kind === 3 ? 2 : 1;
+  const strides = new Array<number>(nd).fill(0);
+  let acc = step;
+  for (let k = nd - 1; k >= 0; k--) {
+    const d = order[k];
+    strides[d] = acc;
+    acc *= shape[d];
+  }
+  if (kind === 4) for (let d = 0; d < nd; d++) if (r() < 0.5) strides[d] = 0; // broadcast some dims
+  if (kind === 5 && nd > 0) strides[nd - 1] = 0; // broadcast along the inner dim
+  const offset = kind === 0 ? 0 : 1 + Math.floor(r() * 5);
+  const data = rand32(offset + acc + 2, seed + 17, lo, hi);
+  return { data, offset, strides };
+}
+
+const to64 = (v: View) => ({ data: f64(v.data), offset: v.offset, strides: v.strides });
+const SHAPES = [[1], [7], [37], [1000], [3, 17], [4, 1, 33], [2, 3, 5, 7], [5, 129], [2, 40000]];
+
+// Op codes in the order of native/common.h's UnaryOp enum.
+const UNARY_NAMES = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'abs', 'sigmoid', 'tanh', 'silu', 'gelu', 'relu',
+  'leaky_relu', 'square', 'reciprocal', 'sign', 'pow_scalar', 'clamp', 'add_scalar', 'mul_scalar', 'rsub_scalar', 'copy'];
+const UNARY_CASES: [string, number, number, number, number][] = [
+  // op, p, q, input lo, hi
+  ['neg', 0, 0, -3, 3], ['exp', 0, 0, -20, 20], ['log', 0, 0, 0.01, 50], ['sqrt', 0, 0, 0, 9], ['rsqrt', 0, 0, 0.05, 9],
+  ['sin', 0, 0, -6, 6], ['cos', 0, 0, -6, 6], ['abs', 0, 0, -3, 3], ['sigmoid', 0, 0, -30, 30], ['tanh', 0, 0, -5, 5],
+  ['silu', 0, 0, -30, 30], ['gelu', 0, 0, -6, 6], ['relu', 0, 0, -3, 3], ['leaky_relu', 0.2, 0, -3, 3], ['square', 0, 0, -3, 3],
+  ['reciprocal', 0, 0, 0.1, 3], ['sign', 0, 0, -3, 3], ['pow_scalar', 1.7, 0, 0, 4], ['pow_scalar', 2, 0, -3, 3],
+  ['clamp', -0.5, 0.7, -3, 3], ['add_scalar', 0.25, 0, -3, 3], ['mul_scalar', -1.5, 0, -3, 3], ['rsub_scalar', 2, 0, -3, 3],
+  ['copy', 0, 0, -3, 3],
+];
+
+test('native unary: every op on contiguous, offset, transposed, stepped and broadcast views', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 500;
+    for (const [op, p, q, lo, hi] of UNARY_CASES) {
+      for (const shape of SHAPES) {
+        for (const kind of [0, 1, 2, 3, 4, 5]) {
+          const v = makeView(shape, kind, seed++, lo, hi);
+          const size = shape.reduce((a, b) => a * b, 1);
+          const ref = new Float64Array(size);
+          tsKernels.unary(op as never, to64(v), ref, shape, p, q);
+          const out = new Float32Array(size);
+          const code = UNARY_NAMES.indexOf(op);
+          n.unary(code, v.data, v.offset, v.strides, out, shape, p, q);
+          close(out, ref, `unary[${isa}] ${op} shape [${shape}] kind ${kind}`, 4e-6, 1e-7);
+        }
+      }
+    }
+  });
+});
+
+test('native unary backward: every op', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 900;
+    for (const [op, p, q, lo, hi] of UNARY_CASES) {
+      for (const size of [1, 15, 16, 17, 1000, 70001]) {
+        const x = rand32(size, seed++, lo, hi);
+        const y = new Float32Array(size);
+        tsKernels.unary(op as never, { data: x, offset: 0, strides: [1] }, y, [size], p, q);
+        const g = rand32(size, seed++);
+        const ref = new Float64Array(size);
+        tsKernels.unaryBackward(op as never, f64(x), f64(y), f64(g), ref, p, q);
+        const out = new Float32Array(size);
+        const code = UNARY_NAMES.indexOf(op);
+        n.unaryBackward(code, x, y, g, out, p, q);
+        close(out, ref, `unaryBackward[${isa}] ${op} n=${size}`, 2e-5, 1e-6);
+      }
+    }
+  });
+});
+
+test('native binary, where: broadcasting and strided operands, NaN semantics', { skip }, () => {
+  const ops = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'gt', 'lt', 'ge', 'le', 'eq'];
+  eachIsa((n, isa) => {
+    let seed = 1500;
+    for (const [code, op] of ops.entries()) {
+      for (const shape of SHAPES) {
+        for (const [ka, kb] of [[0, 0], [0, 4], [4, 0], [1, 5], [5, 1], [2, 0], [0, 3], [3, 2], [4, 4]]) {
+          const lo = op === 'pow' ? 0.1 : -3;
+          const a = makeView(shape, ka, seed++, lo, 3);
+          const b = makeView(shape, kb, seed++, op === 'div' ? 0.5 : -3, 3);
+          if (op === 'eq' || op === 'ge' || op === 'le') b.data.set(a.data.subarray(0, Math.min(a.data.length, b.data.length) >> 1));
+          const size = shape.reduce((x, y) => x * y, 1);
+          const ref = new Float64Array(size);
+          tsKernels.binary(op as never, to64(a), to64(b), ref, shape);
+          const out = new Float32Array(size);
+          n.binary(code, a.data, a.offset, a.strides, b.data, b.offset, b.strides, out, shape);
+          close(out, ref, `binary[${isa}] ${op} [${shape}] kinds ${ka}/${kb}`, 4e-6, 1e-7);
+        }
+      }
+    }
+    // NaN: maximum/minimum propagate NaN from either side; comparisons with NaN are 0.
+    const a = Float32Array.from([NaN, 1, NaN, -0, 2]), b = Float32Array.from([1, NaN, NaN, 0, 2]);
+    for (const [code, op] of ops.entries()) {
+      if (op === 'pow') continue;
+      const ref = new Float64Array(5), out = new Float32Array(5);
+      tsKernels.binary(op as never, { data: f64(a), offset: 0, strides: [1] }, { data: f64(b), offset: 0, strides: [1] }, ref, [5]);
+      n.binary(code, a, 0, [1], b, 0, [1], out, [5]);
+      assert.deepEqual([...out].map(String), [...ref].map(String), `binary[${isa}] ${op} special values`);
+    }
+    // where(cond, a, b) with a broadcast condition.
+    const shape = [3, 4, 33];
+    const cond = makeView(shape, 4, 77, -1, 1);
+    cond.data.forEach((v, i) => (cond.data[i] = v > 0 ? 1 : 0));
+    const wa = makeView(shape, 2, 78), wb = makeView(shape, 5, 79);
+    const ref = new Float64Array(3 * 4 * 33), out = new Float32Array(3 * 4 * 33);
+    tsKernels.where(to64(cond), to64(wa), to64(wb), ref, shape);
+    n.where(cond.data, cond.offset, cond.strides, wa.data, wa.offset, wa.strides, wb.data, wb.offset, wb.strides, out, shape);
+    close(out, ref, `where[${isa}]`, 0, 0);
+  });
+});
+
+test('native sum over the middle axis', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 2500;
+    for (const [outer, len, inner] of [[1, 1, 1], [1, 1000, 1], [3, 17, 1], [1, 300000, 1], [5, 7, 3], [2, 100, 129], [1, 4000, 64],
+      [64, 1024, 1], [4, 3, 100000], [1, 0, 5]]) {
+      const x = rand32(outer * len * inner, seed++);
+      const ref = new Float64Array(outer * inner);
+      tsKernels.sum(f64(x), outer, len, inner, ref);
+      const bound = new Float64Array(outer * inner);
+      tsKernels.sum(f64(x).map(Math.abs), outer, len, inner, bound);
+      const out = new Float32Array(outer * inner).fill(NaN);
+      n.sum(x, outer, len, inner, out);
+      close(out, ref, `sum[${isa}] ${outer}x${len}x${inner}`, 1e-6, 1e-7, bound);
+    }
+  });
+});
