@@ -121,3 +121,11 @@ test('random: seeded generator is reproducible', () => {
   const m = T.mean(big).item(), v = T.variance(big).item();
   assert.ok(Math.abs(m) < 0.03 && Math.abs(v - 1) < 0.05, `mean ${m} var ${v}`);
 });
+
+test('integer views copy exactly (int64 beyond 2^53, int32 transposed)', () => {
+  const big = T.tensor(new BigInt64Array([9007199254740993n, 1n, 2n, -9007199254740995n]), [2, 2]);
+  const c = T.contiguousData(T.transpose(big)) as BigInt64Array;
+  assert.deepEqual([...c], [9007199254740993n, 2n, 1n, -9007199254740995n]);
+  const i32 = T.tensor(new Int32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+  assert.deepEqual([...(T.contiguousData(T.transpose(i32)) as Int32Array)], [1, 4, 2, 5, 3, 6]);
+});

@@ -237,3 +237,10 @@ test('golden: a PatchGAN discriminator built from these layers matches PyTorch i
   assert.equal(bn.num_batches_tracked!.item(), 2);
   assert.notDeepEqual(bn.running_mean!.toArray(), rm);
 });
+
+test('skipInit: random fills are skipped for checkpoint loading, constants still applied', () => {
+  const [l, g] = init.skipInit(() => [new Linear(3, 2), new GroupNorm(2, 4)] as const);
+  assert.deepEqual(l.weight.toArray(), [0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(g.weight!.toArray(), [1, 1, 1, 1]);
+  assert.ok(new Linear(3, 2).weight.toArray().some((v) => v !== 0));
+});

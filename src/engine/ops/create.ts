@@ -120,11 +120,23 @@ export function floatData(t: Tensor, op: string): FloatArray {
 export function contiguousData(t: Tensor): TypedData {
   if (t.isContiguous() && t.offset === 0 && t.data.length === t.size) return t.data;
   const out = allocData(t.dtype, t.size);
-  if (t.dtype === 'int64') {
-    const src = t.data as BigInt64Array;
-    const flat = t.toArray();
-    for (let i = 0; i < flat.length; i++) (out as BigInt64Array)[i] = BigInt(flat[i]);
-    void src;
+  if (t.dtype === 'int64' || t.dtype === 'int32') {
+    // Integer views are copied element by element (exact for int64 beyond 2^53).
+    const src = t.data as BigInt64Array | Int32Array;
+    const dst = out as BigInt64Array | Int32Array;
+    const nd = t.ndim;
+    const idx = new Array<number>(nd).fill(0);
+    let p = t.offset;
+    for (let i = 0; i < dst.length; i++) {
+      dst[i] = src[p];
+      for (let k = nd - 1; k >= 0; k--) {
+        idx[k]++;
+        p += t.strides[k];
+        if (idx[k] < t.shape[k]) break;
+        p -= t.strides[k] * t.shape[k];
+        idx[k] = 0;
+      }
+    }
     return out;
   }
   if (t.isContiguous()) {
