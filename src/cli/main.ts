@@ -2,6 +2,7 @@
 
 import { convertCommand, CONVERT_USAGE } from './convert.js';
 import { goldenCommand, GOLDEN_USAGE } from './golden.js';
+import { sampleCommand, SAMPLE_USAGE } from './sample.js';
 
 export interface Command {
   summary: string;
@@ -12,6 +13,7 @@ export interface Command {
 export const COMMANDS: Record<string, Command> = {
   convert: { summary: 'convert a .ckpt to .safetensors', usage: CONVERT_USAGE, run: convertCommand },
   golden: { summary: 'run golden parity fixtures', usage: GOLDEN_USAGE, run: goldenCommand },
+  sample: { summary: 'generate images with a LatentDiffusion model', usage: SAMPLE_USAGE, run: sampleCommand },
 };
 
 export function usage(): string {
