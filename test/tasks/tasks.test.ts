@@ -152,3 +152,12 @@ function imageTensor(im: Image): T.Tensor {
   for (let i = 0; i < im.width * im.height; i++) for (let c = 0; c < 3; c++) out[c * im.width * im.height + i] = im.data[3 * i + c] / 127.5 - 1;
   return T.tensor(out, [1, 3, im.height, im.width]);
 }
+
+test('sampling a LatentDiffusion does not grow memory with the number of steps', () => {
+  const m = tinyModel('class');
+  const live = (steps: number) => T.tidy(() => {
+    tasks.sampleClassConditional(m, { steps, seed: 1, classes: [1], scale: 2, H: 32, W: 32, sampler: 'plms' });
+    return T.trackedCount();
+  });
+  assert.equal(live(4), live(10));
+});
