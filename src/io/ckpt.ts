@@ -1,5 +1,6 @@
 // Checkpoint files: PyTorch `.ckpt`/`.pt`/`.pth` (torch.save zip archives) and `.safetensors`, read lazily.
 //
+// (The legacy pre-1.6 stream format is read too: old LPIPS / torchvision weight files use it.)
 // A torch.save zip holds `<prefix>/data.pkl` (a pickle of the saved object, tensors as persistent
 // references to storages), `<prefix>/data/<key>` (raw storages, little-endian unless `byteorder` says
 // otherwise) and `<prefix>/version`. The pickle is read with the restricted unpickler (src/io/pickle.ts):
@@ -12,7 +13,7 @@ import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, write
 import * as T from '../engine/index.js';
 import type { DType } from '../engine/dtype.js';
 import { formatLoadReport, type LoadReport, type Module } from '../nn/module.js';
-import { BUILTIN_GLOBALS, PyObject, UnpicklingError, opaqueClass, unpickle, type PyCallable } from './pickle.js';
+import { BUILTIN_GLOBALS, PyObject, UnpicklingError, opaqueClass, unpickle, unpickleAt, type PyCallable } from './pickle.js';
 import { halfToFloat } from './safetensors.js';
 import { ZipReader } from './zip.js';
 
@@ -147,7 +148,7 @@ function decodeElements(bytes: Uint8Array, elem: string): T.TypedData {
 
 export interface Checkpoint {
   path: string;
-  format: 'torch-zip' | 'safetensors';
+  format: 'torch-zip' | 'torch-legacy' | 'safetensors';
   /** The model weights under their original keys, in file order. */
   stateDict: Map<string, LazyTensor>;
   /** `global_step` / `epoch` of a Lightning checkpoint (from safetensors metadata when converted). */
@@ -168,9 +169,7 @@ export function readCheckpoint(path: string, opts: ReadCheckpointOptions = {}): 
   const head = readHead(path, 16);
   if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return readTorchZip(path, opts);
   if (head.length >= 9 && head[8] === 0x7b) return readSafetensorsLazy(path);
-  if (head.length >= 2 && head[0] === 0x80 && head[1] === 0x02) {
-    throw new Error(`${path}: legacy (PyTorch < 1.6, non-zip) torch.save format is not supported; re-save it with a recent PyTorch (torch.save(torch.load(f), f2))`);
-  }
+  if (head.length >= 4 && head[0] === 0x80 && head[2] === 0x8a && head[3] === 0x0a) return readTorchLegacy(path, opts);
   throw new Error(`${path}: not a checkpoint (neither a torch.save zip archive nor safetensors; ${head.length} bytes read${head.length === 0 ? ', file is empty' : ''})`);
 }
 
@@ -254,6 +253,38 @@ function numpyScalar(args: unknown[]): unknown {
   return new PyObject('numpy.core.multiarray.scalar', args);
 }
 
+/** The allow-list: state-dict globals, inert Lightning/OmegaConf/numpy bookkeeping, and explicit allowances. */
+function makeResolver(path: string, opts: ReadCheckpointOptions): (module: string, name: string) => PyCallable | undefined {
+  const torchG = torchGlobals(path);
+  const extra = new Set(opts.allowGlobals ?? []);
+  return (module, name) => {
+    const q = `${module}.${name}`;
+    if (DENY.test(q)) return undefined;
+    const hit = BUILTIN_GLOBALS[q] ?? torchG[q];
+    if (hit) return hit;
+    if (OPAQUE_NAMES.has(q) || OPAQUE_PREFIXES.some((p) => q.startsWith(p)) || extra.has(q)) return opaqueClass(q);
+    return undefined;
+  };
+}
+
+function withHint<R>(fn: () => R): R {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof UnpicklingError && /refusing to load global/.test(e.message)) {
+      throw new UnpicklingError(`${e.message}. If it is harmless metadata, allow it explicitly (allowGlobals / --allow-global).`);
+    }
+    throw e;
+  }
+}
+
+function storageElem(type: PyCallable | undefined, path: string): { typeName: string; elem: string } {
+  const typeName = type?.qualname?.replace(/^torch\./, '') ?? '?';
+  const elem = TORCH_STORAGES[typeName];
+  if (!elem) throw new UnpicklingError(`${path}: unsupported storage type ${type?.qualname}`);
+  return { typeName, elem };
+}
+
 function readTorchZip(path: string, opts: ReadCheckpointOptions): Checkpoint {
   const zip = new ZipReader(path);
   try {
@@ -262,23 +293,12 @@ function readTorchZip(path: string, opts: ReadCheckpointOptions): Checkpoint {
     const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
     const bo = zip.entries.has(`${prefix}byteorder`) ? new TextDecoder().decode(zip.read(`${prefix}byteorder`)).trim() : 'little';
     if (bo !== 'little' && bo !== 'big') throw new Error(`${path}: unknown byteorder ${JSON.stringify(bo)}`);
-    const torchG = torchGlobals(path);
-    const extra = new Set(opts.allowGlobals ?? []);
-    const resolveGlobal = (module: string, name: string): PyCallable | undefined => {
-      const q = `${module}.${name}`;
-      if (DENY.test(q)) return undefined;
-      const hit = BUILTIN_GLOBALS[q] ?? torchG[q];
-      if (hit) return hit;
-      if (OPAQUE_NAMES.has(q) || OPAQUE_PREFIXES.some((p) => q.startsWith(p)) || extra.has(q)) return opaqueClass(q);
-      return undefined;
-    };
+    const resolveGlobal = makeResolver(path, opts);
     const storages = new Map<string, StorageRef>();
     const persistentLoad = (pid: unknown): StorageRef => {
       if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new UnpicklingError(`${path}: unsupported persistent id ${String(pid)}`);
       const [, type, key, , numel] = pid as [string, PyCallable, string, string, number];
-      const typeName = type?.qualname?.replace(/^torch\./, '') ?? '?';
-      const elem = TORCH_STORAGES[typeName];
-      if (!elem) throw new UnpicklingError(`${path}: unsupported storage type ${type?.qualname}`);
+      const { typeName, elem } = storageElem(type, path);
       const k = String(key);
       const cached = storages.get(k);
       if (cached) return cached;
@@ -292,20 +312,99 @@ function readTorchZip(path: string, opts: ReadCheckpointOptions): Checkpoint {
       storages.set(k, ref);
       return ref;
     };
-    let top: unknown;
-    try {
-      top = unpickle(zip.read(pkl), { resolveGlobal, persistentLoad, source: `${path} (${pkl})` });
-    } catch (e) {
-      if (e instanceof UnpicklingError && /refusing to load global/.test(e.message)) {
-        throw new UnpicklingError(`${e.message}. If it is harmless metadata, allow it explicitly (allowGlobals / --allow-global).`);
-      }
-      throw e;
-    }
+    const top = withHint(() => unpickle(zip.read(pkl), { resolveGlobal, persistentLoad, source: `${path} (${pkl})` }));
     return { ...splitTop(top, path), path, format: 'torch-zip', top, close: () => zip.close() };
   } catch (e) {
     zip.close();
     throw e;
   }
+}
+
+/** torch.save's legacy format (PyTorch < 1.6, `_use_new_zipfile_serialization=False`): pickles of the magic
+ *  number, protocol version and sys_info, the object (storages as persistent ids), the storage keys, then each
+ *  storage as an int64 element count and its raw little-endian bytes, in key order. */
+function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const readAt = (pos: number, len: number) => {
+      const b = new Uint8Array(len);
+      let done = 0;
+      while (done < len) {
+        const n = readSync(fd, b, done, Math.min(len - done, 1 << 30), pos + done);
+        if (n === 0) throw new Error(`${path}: unexpected end of file at byte ${pos + done} (file has ${size} bytes; truncated?)`);
+        done += n;
+      }
+      return b;
+    };
+    const resolveGlobal = makeResolver(path, opts);
+    const roots = new Map<string, { elem: string; numel: number; offset: number | null }>();
+    const persistentLoad = (pid: unknown): StorageRef => {
+      if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new UnpicklingError(`${path}: unsupported persistent id ${String(pid)}`);
+      const [, type, rootKey, , numel, view] = pid as [string, PyCallable, string, string, number, unknown];
+      const { elem } = storageElem(type, path);
+      const k = keyString(rootKey);
+      if (!roots.has(k)) roots.set(k, { elem, numel: Number(numel), offset: null });
+      const root = roots.get(k)!;
+      const w = ELEM[elem].bytes;
+      let start = 0, len = root.numel * w;
+      if (Array.isArray(view) && view.length === 3) {
+        start = Number(view[1]) * w;
+        len = Number(view[2]) * w;
+      }
+      return {
+        key: `${k}${start ? `@${start}` : ''}`, elem, byteLength: len, bigEndian: false,
+        read: (s, l) => {
+          if (root.offset === null) throw new Error(`${path}: storage ${k} has no data record (file corrupt?)`);
+          return readAt(root.offset + start + s, l);
+        },
+      };
+    };
+    // The pickles sit at the start of the file; read a growing prefix until they parse.
+    let chunk = Math.min(size, 1 << 22);
+    for (;;) {
+      const head = readAt(0, chunk);
+      try {
+        const src = `${path} (legacy torch.save)`;
+        const base = { resolveGlobal, source: src };
+        const magic = unpickleAt(head, 0, base);
+        if (magic.value !== 0x1950a86a20f9469cfc6cn) throw new Error(`${path}: bad magic number (not a torch.save file)`);
+        const proto = unpickleAt(head, magic.end, base);
+        if (proto.value !== 1001) throw new Error(`${path}: unsupported legacy protocol version ${String(proto.value)}`);
+        const sysInfo = unpickleAt(head, proto.end, base);
+        if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false) throw new Error(`${path}: big-endian legacy checkpoints are not supported`);
+        const main = withHint(() => unpickleAt(head, sysInfo.end, { ...base, persistentLoad }));
+        const keys = unpickleAt(head, main.end, base);
+        if (!Array.isArray(keys.value)) throw new Error(`${path}: corrupt storage key list`);
+        let pos = keys.end;
+        for (const key of keys.value as unknown[]) {
+          const r = roots.get(keyString(key));
+          if (!r) throw new Error(`${path}: storage ${String(key)} is listed but not referenced`);
+          const n = Number(new DataView(readAt(pos, 8).buffer).getBigInt64(0, true));
+          if (n !== r.numel) throw new Error(`${path}: storage ${String(key)} has ${n} elements, expected ${r.numel} (file corrupt?)`);
+          r.offset = pos + 8;
+          pos += 8 + n * ELEM[r.elem].bytes;
+          if (pos > size) throw new Error(`${path}: storage ${String(key)} extends past the end of the file (${size} bytes; truncated?)`);
+        }
+        let closed = false;
+        return { ...splitTop(main.value, path), path, format: 'torch-legacy', top: main.value, close: () => { if (!closed) closeSync(fd); closed = true; } };
+      } catch (e) {
+        if (e instanceof UnpicklingError && /truncated pickle data/.test(e.message) && chunk < size) {
+          chunk = Math.min(size, chunk * 4);
+          continue;
+        }
+        throw e;
+      }
+    }
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** Storage keys are str, or bytes in files written by Python 2. */
+function keyString(k: unknown): string {
+  return k instanceof Uint8Array ? new TextDecoder('latin1').decode(k) : String(k);
 }
 
 /** Find the weights in the top-level object: `{"state_dict": {...}, "global_step": n, ...}` or a bare state dict. */
@@ -454,6 +553,8 @@ export function loadCheckpointInto(module: Module, ckpt: Checkpoint | string, op
     }
     const bad = report.missing.length + report.unexpected.length + report.mismatched.length;
     if (bad > 0 && opts.strict !== false) throw new Error(formatLoadReport(report, c.path));
+    const meta = plan.find(([, t]) => t.size > 0 && t.data.length === 0);
+    if (meta) throw new Error(`${c.path}: cannot load weights into a shape-only (meta) build (${meta[0]} has no storage); build the model without { meta: true }`);
     for (const [k, t, src] of plan) src.readInto(t, k);
     return report;
   } finally {

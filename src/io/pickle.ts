@@ -101,10 +101,15 @@ const MARK = Symbol('mark');
 
 /** Unpickle `bytes`. Throws UnpicklingError (naming `source`) on refused globals or malformed data. */
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
+  return unpickleAt(bytes, 0, opts).value;
+}
+
+/** Unpickle one pickle starting at byte `start`; `end` is the offset just after its STOP (files may hold several). */
+export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptions): { value: unknown; end: number } {
   const src = opts.source ?? 'pickle';
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dec = new TextDecoder('utf-8', { fatal: true });
-  let pos = 0;
+  let pos = start;
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
@@ -180,7 +185,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
       case 0x95: u64(); break; // FRAME
       case 0x2e: { // STOP
         if (stack.length !== 1) fail(`STOP with ${stack.length} items on the stack`);
-        return stack[0];
+        return { value: stack[0], end: pos };
       }
       case 0x28: marks.push(stack.length); break; // MARK
       case 0x30: pop(); break; // POP

@@ -254,6 +254,40 @@ test('hand-made torch zip: strided views, shared storage, half storage, big-endi
   }
 });
 
+test('legacy (pre-1.6) torch.save stream: magic, protocol, sys_info, object, keys, then raw storages; views', () => {
+  const cat = (...ps: Uint8Array[]) => new Uint8Array(Buffer.concat(ps));
+  const magic = new Pkl().op(0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19).bytes();
+  const proto = new Pkl().op(0x4d, 0xe9, 0x03).bytes();
+  const sys = new Pkl().op(0x7d).str('little_endian').op(0x88).op(0x73).bytes();
+  const obj = new Pkl().global('collections', 'OrderedDict').op(0x29, 0x52).mark();
+  // "features.0.weight": [2, 2] over root storage "140" (6 floats); "features.0.bias": a view (offset 4, size 2).
+  obj.str('features.0.weight').global('torch._utils', '_rebuild_tensor_v2').mark();
+  obj.mark().str('storage').global('torch', 'FloatStorage').str('140').str('cpu').int(6).op(0x4e).tuple().op(0x51);
+  obj.int(0).mark().int(2).int(2).tuple().mark().int(2).int(1).tuple().op(0x89).global('collections', 'OrderedDict').op(0x29, 0x52).tuple().op(0x52);
+  obj.str('features.0.bias').global('torch._utils', '_rebuild_tensor_v2').mark();
+  obj.mark().str('storage').global('torch', 'FloatStorage').str('140').str('cpu').int(6).mark().str('141').int(4).int(2).tuple().tuple().op(0x51);
+  obj.int(0).mark().int(2).tuple().mark().int(1).tuple().op(0x89).global('collections', 'OrderedDict').op(0x29, 0x52).tuple().op(0x52);
+  obj.op(0x75);
+  const keys = new Pkl().op(0x5d).str('140').op(0x61).bytes();
+  const count = new Uint8Array(8);
+  new DataView(count.buffer).setBigInt64(0, 6n, true);
+  const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
+  const file = path.join(tmp, 'legacy.pth');
+  writeFileSync(file, cat(magic, proto, sys, obj.bytes(), keys, count, data));
+  const c = readCheckpoint(file);
+  assert.equal(c.format, 'torch-legacy');
+  assert.deepEqual(c.stateDict.get('features.0.weight')!.load().toArray(), [1, 2, 3, 4]);
+  assert.deepEqual(c.stateDict.get('features.0.bias')!.load().toArray(), [5, 6]);
+  c.close();
+  // Truncated storage data is reported with the file name.
+  writeFileSync(file, cat(magic, proto, sys, obj.bytes(), keys, count, data.subarray(0, 10)));
+  assert.throws(() => readCheckpoint(file), (e: Error) => e.message.startsWith(file) && /truncated/.test(e.message));
+  // A refused global in a legacy file is refused the same way.
+  writeFileSync(file, cat(magic, proto, sys, new Pkl().global('os', 'system').mark().str('true').tuple().op(0x52).bytes(), keys));
+  assert.throws(() => readCheckpoint(file), /refusing to load global os\.system/);
+  noRun();
+});
+
 // ---- damaged files --------------------------------------------------------------------------------
 
 test('truncated, corrupt, empty and foreign files give clear errors naming the file', (t) => {

@@ -8,7 +8,7 @@ import { loadCheckpointInto } from '../../src/io/ckpt.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { instantiate } from '../../src/models/targets.js';
 import {
-  ActNorm, LPIPS, LPIPSWithDiscriminator, MaxPool2x2, NLayerDiscriminator, VQLPIPSWithDiscriminator, gradWrt, hingeDLoss, normalizeTensor, softplus, vanillaDLoss,
+  ActNorm, LPIPS, LPIPSWithDiscriminator, loadLpipsWeights, MaxPool2x2, NLayerDiscriminator, VQLPIPSWithDiscriminator, gradWrt, hingeDLoss, normalizeTensor, softplus, vanillaDLoss,
 } from '../../src/models/losses/index.js';
 import { DiagonalGaussianDistribution } from '../../src/models/autoencoder/index.js';
 import { Parameter } from '../../src/nn/index.js';
@@ -108,6 +108,21 @@ test('LPIPS: torchvision VGG16 key layout, zero distance to itself, symmetric, l
     assertClose(other.forward(x, y).toArray(), dxy, 1e-6, 'reloaded LPIPS');
   });
   assert.ok(lp.parameters().every((p) => !p.requiresGrad), 'LPIPS is frozen');
+  // torchvision's VGG16 file (features.{i}.*) plus the LPIPS heads file map onto the slices.
+  const vggFile = path.join(tmp, 'vgg16.safetensors'), linFile = path.join(tmp, 'vgg_lpips.safetensors');
+  const vgg = new Map<string, T.Tensor>([['classifier.0.weight', T.zeros([2, 2])]]);
+  const lin = new Map<string, T.Tensor>();
+  for (const [k, v] of lp.stateDict()) {
+    const m = /^net\.slice\d\.(\d+)\.(weight|bias)$/.exec(k);
+    if (m) vgg.set(`features.${m[1]}.${m[2]}`, v);
+    else if (k.startsWith('lin')) lin.set(k, v);
+  }
+  writeSafetensors(vggFile, vgg);
+  writeSafetensors(linFile, lin);
+  const fresh = new LPIPS(true, { gen: new T.Generator(78) });
+  loadLpipsWeights(fresh, { vgg16: vggFile, lin: linFile });
+  for (const [k, v] of lp.stateDict()) assert.deepEqual(fresh.stateDict().get(k)!.toArray(), v.toArray(), k);
+  assert.throws(() => loadLpipsWeights(new LPIPS(true, { meta: true }), { lin: linFile }), /LPIPS weights incomplete: 26 missing \(net\.slice1\.0\.weight/);
 });
 
 test('GAN losses: generator step (adaptive weight from gradients at the last layer) and discriminator step', () => {

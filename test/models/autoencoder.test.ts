@@ -10,6 +10,7 @@ import {
 } from '../../src/models/autoencoder/index.js';
 import { Builder, param } from '../../src/models/unet/build.js';
 import type { Module } from '../../src/nn/index.js';
+import { loadCheckpointInto } from '../../src/io/ckpt.js';
 import { assertClose } from '../helpers/gradcheck.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -215,4 +216,9 @@ test('a bare {target, params} file and an official model: file build through bui
   const m = buildFromConfigFile<VQModelInterface>(file, { meta: true });
   assert.ok(m instanceof VQModelInterface);
   assert.equal(m.quantize._nE, 64);
+  const weights = path.join(path.dirname(file), 'weights.safetensors');
+  assert.throws(() => loadCheckpointInto(m, weights), /cannot load weights into a shape-only \(meta\) build/);
+  const real = buildFromConfigFile<VQModelInterface>(file);
+  const r = loadCheckpointInto(real, weights);
+  assert.deepEqual([r.missing.length, r.unexpected.length, r.mismatched.length], [0, 0, 0]);
 });

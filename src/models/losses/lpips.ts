@@ -9,6 +9,7 @@
 //   LPIPS = Σ_k mean_{h,w} lin_k(d_k)   with lin_k = [Dropout], conv1×1(C_k → 1, no bias)   → [B, 1, 1, 1]
 
 import * as T from '../../engine/index.js';
+import { loadCheckpointInto, readCheckpoint, type Checkpoint, type LazyTensor } from '../../io/ckpt.js';
 import { Buffer, Dropout, Layer, Module, ReLU, Sequential } from '../../nn/index.js';
 import { Builder, type BuildOptions } from '../unet/build.js';
 
@@ -144,5 +145,60 @@ export class LPIPS extends Module {
       val = val ? T.add(val, r) : r;
     }
     return val!;
+  }
+}
+
+/** Where each torchvision `features.{i}` layer lives in the LPIPS trunk. */
+function vggSlice(i: number): number {
+  return i < 4 ? 1 : i < 9 ? 2 : i < 16 ? 3 : i < 23 ? 4 : 5;
+}
+
+/**
+ * Load user-supplied LPIPS weights into `lp`:
+ *   - `vgg16`: torchvision's VGG16 weights (`features.{i}.weight/bias`; `classifier.*` is ignored), and
+ *   - `lin`:   the LPIPS heads (`lin{k}.model.1.weight`, taming's "vgg_lpips" / PerceptualSimilarity's vgg.pth),
+ * or one `full` file holding the whole module (`net.slice…`, `lin…`, e.g. extracted from a first-stage
+ * checkpoint with prefix `loss.perceptual_loss.`, given as `prefix`). Throws naming any missing weight.
+ */
+export function loadLpipsWeights(lp: LPIPS, files: { vgg16?: string; lin?: string; full?: string; prefix?: string }): void {
+  const merged = new Map<string, LazyTensor>();
+  const opened: Checkpoint[] = [];
+  try {
+    if (files.full) {
+      const c = readCheckpoint(files.full);
+      opened.push(c);
+      const pre = files.prefix ?? '';
+      for (const [k, v] of c.stateDict) if (k.startsWith(pre)) merged.set(k.slice(pre.length), v);
+    }
+    if (files.vgg16) {
+      const c = readCheckpoint(files.vgg16);
+      opened.push(c);
+      for (const [k, v] of c.stateDict) {
+        const m = /^features\.(\d+)\.(weight|bias)$/.exec(k);
+        if (m) merged.set(`net.slice${vggSlice(Number(m[1]))}.${m[1]}.${m[2]}`, v);
+      }
+    }
+    if (files.lin) {
+      const c = readCheckpoint(files.lin);
+      opened.push(c);
+      for (const [k, v] of c.stateDict) if (/^lin\d\.model\.\d\.weight$/.test(k)) merged.set(k, v);
+    }
+    const source = [files.full, files.vgg16, files.lin].filter(Boolean).join(' + ') || 'LPIPS weights';
+    const pseudo: Checkpoint = { path: source, format: 'safetensors', stateDict: merged, top: null, close: () => {} };
+    // Check completeness first (nothing is written unless every weight is there); the scaling constants
+    // are fixed buffers and not required from the files.
+    const missing: string[] = [], misshaped: string[] = [];
+    for (const [k, t] of lp.stateDict()) {
+      if (k.startsWith('scaling_layer.')) continue;
+      const src = merged.get(k);
+      if (!src) missing.push(k);
+      else if (!T.sameShape(src.shape, t.shape)) misshaped.push(`${k} [${src.shape}] vs [${t.shape}]`);
+    }
+    if (missing.length || misshaped.length) {
+      throw new Error(`${source}: LPIPS weights incomplete: ${missing.length} missing (${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', …' : ''})${misshaped.length ? `, ${misshaped.length} mis-shaped (${misshaped[0]})` : ''}`);
+    }
+    loadCheckpointInto(lp, pseudo, { strict: false });
+  } finally {
+    for (const c of opened) c.close();
   }
 }
