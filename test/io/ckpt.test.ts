@@ -16,15 +16,16 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'ldm-ckpt-'));
 
 // ---- tiny writers for hand-made files -------------------------------------------------------------
 
-/** A stored (uncompressed) zip archive, like torch.save writes. */
-function zipStored(entries: [string, Uint8Array][]): Uint8Array {
+/** A stored (uncompressed) zip archive, like torch.save writes; zip64 puts sizes and offsets in ZIP64 records. */
+function zipStored(entries: [string, Uint8Array][], zip64 = false): Uint8Array {
   const enc = new TextEncoder();
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let off = 0;
   for (const [name, data] of entries) {
     const n = enc.encode(name);
-    const h = new Uint8Array(30 + n.length);
+    const pad = 7; // an alignment extra field in the local header only, as PyTorch writes ("FB" padding)
+    const h = new Uint8Array(30 + n.length + 4 + pad);
     const v = new DataView(h.buffer);
     v.setUint32(0, 0x04034b50, true);
     v.setUint16(4, 20, true);
@@ -32,29 +33,57 @@ function zipStored(entries: [string, Uint8Array][]): Uint8Array {
     v.setUint32(18, data.length, true);
     v.setUint32(22, data.length, true);
     v.setUint16(26, n.length, true);
+    v.setUint16(28, 4 + pad, true);
     h.set(n, 30);
-    const c = new Uint8Array(46 + n.length);
+    v.setUint16(30 + n.length, 0x4246, true);
+    v.setUint16(32 + n.length, pad, true);
+    const x64 = zip64 ? 28 : 0;
+    const c = new Uint8Array(46 + n.length + x64);
     const cv = new DataView(c.buffer);
     cv.setUint32(0, 0x02014b50, true);
     cv.setUint32(16, crc32(data), true);
-    cv.setUint32(20, data.length, true);
-    cv.setUint32(24, data.length, true);
+    cv.setUint32(20, zip64 ? 0xffffffff : data.length, true);
+    cv.setUint32(24, zip64 ? 0xffffffff : data.length, true);
     cv.setUint16(28, n.length, true);
-    cv.setUint32(42, off, true);
+    cv.setUint16(30, x64, true);
+    cv.setUint32(42, zip64 ? 0xffffffff : off, true);
     c.set(n, 46);
+    if (zip64) {
+      const e = 46 + n.length;
+      cv.setUint16(e, 1, true);
+      cv.setUint16(e + 2, 24, true);
+      cv.setBigUint64(e + 4, BigInt(data.length), true);
+      cv.setBigUint64(e + 12, BigInt(data.length), true);
+      cv.setBigUint64(e + 20, BigInt(off), true);
+    }
     central.push(c);
     parts.push(h, data);
     off += h.length + data.length;
   }
   const cdSize = central.reduce((a, c) => a + c.length, 0);
+  const tail: Uint8Array[] = [];
+  if (zip64) {
+    const r = new Uint8Array(56 + 20);
+    const rv = new DataView(r.buffer);
+    rv.setUint32(0, 0x06064b50, true);
+    rv.setBigUint64(4, 44n, true);
+    rv.setBigUint64(24, BigInt(entries.length), true);
+    rv.setBigUint64(32, BigInt(entries.length), true);
+    rv.setBigUint64(40, BigInt(cdSize), true);
+    rv.setBigUint64(48, BigInt(off), true);
+    rv.setUint32(56, 0x07064b50, true);
+    rv.setBigUint64(64, BigInt(off + cdSize), true);
+    rv.setUint32(72, 1, true);
+    tail.push(r);
+  }
   const eocd = new Uint8Array(22);
   const ev = new DataView(eocd.buffer);
   ev.setUint32(0, 0x06054b50, true);
-  ev.setUint16(8, entries.length, true);
-  ev.setUint16(10, entries.length, true);
-  ev.setUint32(12, cdSize, true);
-  ev.setUint32(16, off, true);
-  return Buffer.concat([...parts, ...central, eocd]);
+  ev.setUint16(8, zip64 ? 0xffff : entries.length, true);
+  ev.setUint16(10, zip64 ? 0xffff : entries.length, true);
+  ev.setUint32(12, zip64 ? 0xffffffff : cdSize, true);
+  ev.setUint32(16, zip64 ? 0xffffffff : off, true);
+  return Buffer.concat([...parts, ...central, ...tail, eocd]);
 }
 
 /** Protocol-2 pickle assembled from opcodes. */
@@ -205,7 +234,7 @@ test('pickle opcodes: containers, memo, longs, floats, strings, bytes via _codec
   assert.throws(() => unpickle(new Uint8Array([0x80, 2, 0xff]), { resolveGlobal: () => undefined, source: 'bad.pkl' }), /bad\.pkl: unknown or unsupported opcode 0xff/);
 });
 
-test('hand-made torch zip: strided views, shared storage, half storage, big-endian byteorder, Lightning extras', () => {
+test('hand-made torch zip: strided views, shared storage, half storage, big-endian byteorder, ZIP64, Lightning extras', () => {
   // storage 0: float32 0..5; "a" = [2, 3] contiguous; "b" = its transpose view [3, 2] strides [1, 3] offset 0;
   // "c" = [2] from offset 4; storage 1: float16 [1.5, -2]; storage 2: int64 [7, 8, 9].
   const f32 = new Float32Array([0, 1, 2, 3, 4, 5]);
@@ -233,7 +262,7 @@ test('hand-made torch zip: strided views, shared storage, half storage, big-endi
       ['m/version', new TextEncoder().encode('3\n')],
     ];
     if (bigEndian) files.push(['m/byteorder', new TextEncoder().encode('big')]);
-    return zipStored(files);
+    return zipStored(files, bigEndian); // the big-endian variant also exercises ZIP64 records
   };
   for (const be of [false, true]) {
     const file = path.join(tmp, `hand-${be}.ckpt`);
