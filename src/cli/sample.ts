@@ -12,6 +12,8 @@ import { loadCheckpointInto, readCheckpoint } from '../io/ckpt.js';
 import { makeGrid, readImage, writePng } from '../io/image.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { buildFromConfigFile } from '../models/targets.js';
+import type { BuildOptions } from '../models/unet/build.js';
+import { skipInit } from '../nn/init.js';
 import * as tasks from '../tasks/index.js';
 
 export const SAMPLE_USAGE = `usage: ldm sample --config <config.yaml> --ckpt <model.ckpt|.safetensors|model folder> [task inputs] [options]
@@ -33,6 +35,8 @@ export const SAMPLE_USAGE = `usage: ldm sample --config <config.yaml> --ckpt <mo
     --out DIR      output folder (default outputs)     --name PREFIX  file name prefix (default sample)
     --x-t FILE.safetensors[:name]   start from this x_T (e.g. a reference's fixed code)
     --save-latents FILE.safetensors also write the final latents (samples) and x_T
+    --legacy-heads run a legacy config's SpatialTransformers with 1 head × C, as the Dec-2021 code that trained
+                   cin256 / text2img256 did (LDM-REFERENCE §7.2); default: the HEAD code's head count
     --no-grid      skip the grid image          --quiet   no progress output`;
 
 interface Parsed {
@@ -44,7 +48,7 @@ const VALUE_OPTS = new Set([
   'config', 'ckpt', 'model', 'prompt', 'class', 'uncond-class', 'image', 'mask', 'lr-image', 'segmentation', 'init-image', 'strength',
   'sampler', 'steps', 'eta', 'scale', 'seed', 'n', 'H', 'W', 'out', 'name', 'vocab', 'x-t', 'save-latents', 'tile',
 ]);
-const FLAG_OPTS = new Set(['ema', 'no-ema', 'no-grid', 'quiet', 'help']);
+const FLAG_OPTS = new Set(['ema', 'no-ema', 'no-grid', 'quiet', 'help', 'legacy-heads']);
 
 export function parseSampleArgs(argv: string[]): Parsed {
   const values = new Map<string, string[]>();
@@ -115,8 +119,9 @@ export function resolveModelFiles(ckptArg: string | undefined, configArg: string
 }
 
 /** Build the model and load its weights; returns whether the EMA weights were used. */
-export function loadModel(config: string, ckptPath: string, ema: boolean | 'auto', log: (s: string) => void): { model: LatentDiffusion; usedEma: boolean } {
-  const model = buildFromConfigFile<LatentDiffusion>(config);
+export function loadModel(config: string, ckptPath: string, ema: boolean | 'auto', log: (s: string) => void, build: BuildOptions = {}): { model: LatentDiffusion; usedEma: boolean } {
+  // Weights come from the file: skip the random initialisation.
+  const model = skipInit(() => buildFromConfigFile<LatentDiffusion>(config, build));
   if (!(model instanceof LatentDiffusion)) throw new Error(`${config}: not a LatentDiffusion config (model.target must be ldm.models.diffusion.ddpm.LatentDiffusion)`);
   const ck = readCheckpoint(ckptPath);
   try {
@@ -230,7 +235,7 @@ function runSample(p: Parsed): number {
   const ema = p.flags.has('ema') ? true : p.flags.has('no-ema') ? false : 'auto';
 
   const t0 = Date.now();
-  const { model, usedEma } = loadModel(config, ckpt, ema, log);
+  const { model, usedEma } = loadModel(config, ckpt, ema, log, p.flags.has('legacy-heads') ? { legacyTransformerHeads: 'single' } : {});
   const task = tasks.modelTask(model);
   log(`loaded ${path.basename(ckpt)} (${task} model, ${(model.numParameters() / 1e6).toFixed(1)} M parameters${usedEma ? ', EMA weights' : ''}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
