@@ -499,6 +499,8 @@ export interface LoadOptions {
   strict?: boolean;
   /** Remove this prefix from file keys first (e.g. `first_stage_model.`), dropping keys without it. */
   stripPrefix?: string;
+  /** Drop file keys starting with any of these (the reference's `ignore_keys`); they are reported as ignored. */
+  ignorePrefixes?: string[];
 }
 
 export interface CheckpointLoadReport extends LoadReport {
@@ -520,12 +522,17 @@ export function loadCheckpointInto(module: Module, ckpt: Checkpoint | string, op
       const p = opts.stripPrefix;
       file = new Map([...file].filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
     }
+    const dropped: string[] = [];
+    if (opts.ignorePrefixes?.length) {
+      const pre = opts.ignorePrefixes;
+      file = new Map([...file].filter(([k]) => (pre.some((p) => k.startsWith(p)) ? (dropped.push(k), false) : true)));
+    }
     const scope = opts.emaScope ?? 'model.';
     const params = new Set([...module.namedParameters()].map(([k]) => k));
     if (opts.ema && ![...file.keys()].some((k) => k.startsWith('model_ema.') && k !== 'model_ema.decay' && k !== 'model_ema.num_updates')) {
       throw new Error(`${c.path}: EMA weights requested but the file has no model_ema.* shadows`);
     }
-    const report: CheckpointLoadReport = { missing: [], unexpected: [], mismatched: [], ignored: [], usedEma: !!opts.ema };
+    const report: CheckpointLoadReport = { missing: [], unexpected: [], mismatched: [], ignored: dropped, usedEma: !!opts.ema };
     const used = new Set<string>();
     const plan: [string, T.Tensor, LazyTensor][] = [];
     for (const [k, t] of module.stateDict()) {

@@ -221,4 +221,12 @@ test('a bare {target, params} file and an official model: file build through bui
   const real = buildFromConfigFile<VQModelInterface>(file);
   const r = loadCheckpointInto(real, weights);
   assert.deepEqual([r.missing.length, r.unexpected.length, r.mismatched.length], [0, 0, 0]);
+  // init_from_ckpt with ignore_keys: the ignored prefix keeps its current values and is reported.
+  const other = buildFromConfigFile<VQModelInterface>(file);
+  const before = param(other.decoder.conv_out, 'weight').toArray();
+  const r2 = other.initFromCkpt(weights, ['decoder.conv_out']);
+  assert.deepEqual(r2.ignored.sort(), ['decoder.conv_out.bias', 'decoder.conv_out.weight']);
+  assert.deepEqual(r2.missing.sort(), ['decoder.conv_out.bias', 'decoder.conv_out.weight']);
+  assert.deepEqual(param(other.decoder.conv_out, 'weight').toArray(), before);
+  assert.deepEqual(param(other.encoder.conv_in, 'weight').toArray(), param(real.encoder.conv_in, 'weight').toArray());
 });

@@ -11,6 +11,7 @@
 // `loss` is whatever lossconfig builds (Identity inside LDM configs; LPIPSWithDiscriminator / VQLPIPS... when training).
 
 import * as T from '../../engine/index.js';
+import { loadCheckpointInto, type CheckpointLoadReport } from '../../io/ckpt.js';
 import { Buffer, Layer, Module } from '../../nn/index.js';
 import { Builder, isMeta, param, type BuildOptions } from '../unet/build.js';
 import { DiagonalGaussianDistribution } from './distribution.js';
@@ -23,7 +24,7 @@ export interface FirstStageOptions extends BuildOptions {
   loss?: Module | null;
   /** `colorize_nlabels`: adds the random `colorize` buffer [3, n, 1, 1] used to display segmentation inputs. */
   colorizeNLabels?: number | null;
-  /** `ckpt_path` / `ignore_keys` of the config: recorded; load them with initFromCkpt(). */
+  /** `ckpt_path` / `ignore_keys` of the config: recorded; initFromCkpt() loads them. */
   ckptPath?: string | null;
   ignoreKeys?: string[];
 }
@@ -52,6 +53,15 @@ abstract class FirstStageBase extends Module {
   /** The decoder's last conv weight (the GAN losses balance their gradients on it). */
   getLastLayer(): T.Tensor {
     return param(this.decoder.conv_out, 'weight');
+  }
+
+  /**
+   * The reference's init_from_ckpt: load `ckpt_path` (strict=False) after dropping keys that start with any of
+   * `ignore_keys`. Not run at build time (configs in the wild point at missing files); call it when wanted.
+   */
+  initFromCkpt(path: string | null = this._ckptPath, ignoreKeys: string[] = this._ignoreKeys): CheckpointLoadReport {
+    if (!path) throw new Error(`${this.constructor.name}.initFromCkpt: no ckpt_path configured`);
+    return loadCheckpointInto(this, path, { strict: false, ignorePrefixes: ignoreKeys });
   }
 
   /** Whether this model came from a shape-only build. */
