@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as T from '../../src/engine/index.js';
@@ -48,6 +48,7 @@ test('a wrong output fails with its error, an unknown kind lists the known ones,
     return;
   }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'ldm-golden-'));
+  t.after(() => rmSync(tmp, { recursive: true, force: true }));
   const bad = path.join(tmp, 'bad');
   mkdirSync(bad);
   for (const f of ['case.json', 'config.yaml', 'weights.safetensors']) copyFileSync(path.join(src, f), path.join(bad, f));

@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as T from '../../src/engine/index.js';
@@ -13,6 +13,7 @@ import { Linear, Module } from '../../src/nn/index.js';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const golden = path.resolve(repoRoot, '../shared/golden');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'ldm-ckpt-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 // ---- tiny writers for hand-made files -------------------------------------------------------------
 

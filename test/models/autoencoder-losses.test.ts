@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as T from '../../src/engine/index.js';
@@ -73,8 +73,9 @@ test('MaxPool2x2 and normalizeTensor match direct loops (odd sizes drop the last
   assert.ok(Math.abs(nt[0] - xa[0] / (norm + 1e-10)) < 1e-6);
 });
 
-test('LPIPS: torchvision VGG16 key layout, zero distance to itself, symmetric, loads user weights', () => {
+test('LPIPS: torchvision VGG16 key layout, zero distance to itself, symmetric, loads user weights', (t) => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'ldm-lpips-'));
+  t.after(() => rmSync(tmp, { recursive: true, force: true }));
   const lp = instantiate<LPIPS>({ target: 'taming.modules.losses.lpips.LPIPS', params: { use_dropout: true } }, 'lpips', { gen: new T.Generator(1) });
   const s = shapes(lp);
   for (const [k, v] of Object.entries({
