@@ -291,3 +291,155 @@ test('native sum over the middle axis', { skip }, () => {
     }
   });
 });
+
+// ---- convolution ----------------------------------------------------------------------------------------
+
+interface ConvCase { N: number; C: number; H: number; W: number; O: number; kh: number; kw: number; sh: number; sw: number;
+  pt: number; pb: number; pl: number; pr: number; bias: boolean }
+
+function convCases(): ConvCase[] {
+  const r = rng(31);
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+  const cases: ConvCase[] = [
+    { N: 2, C: 16, H: 8, W: 8, O: 33, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+    { N: 1, C: 8, H: 9, W: 11, O: 12, kh: 3, kw: 3, sh: 2, sw: 2, pt: 0, pb: 1, pl: 0, pr: 1, bias: true },
+    { N: 3, C: 20, H: 6, W: 7, O: 9, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, bias: false },
+    { N: 1, C: 3, H: 40, W: 37, O: 5, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  ];
+  for (let i = 0; i < 14; i++) {
+    const kh = pick([1, 2, 3, 4]), kw = pick([1, 3, 2]);
+    const c: ConvCase = {
+      N: pick([1, 2, 3]), C: pick([1, 3, 5, 16]), H: pick([1, 5, 8, 13]), W: pick([1, 4, 9, 34]), O: pick([1, 4, 7, 33]),
+      kh, kw, sh: pick([1, 1, 2, 3]), sw: pick([1, 2]), pt: pick([0, 1, 2]), pb: pick([0, 1]), pl: pick([0, 1, 2]), pr: pick([0, 2]),
+      bias: r() < 0.5,
+    };
+    if (c.H + c.pt + c.pb >= kh && c.W + c.pl + c.pr >= kw) cases.push(c);
+  }
+  return cases;
+}
+
+test('native conv2d forward / backward input / backward weight vs the reference', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 3000;
+    for (const c of convCases()) {
+      const { N, C, H, W, O, kh, kw, sh, sw, pt, pl } = c;
+      const OH = Math.floor((H + pt + c.pb - kh) / sh) + 1, OW = Math.floor((W + pl + c.pr - kw) / sw) + 1;
+      const what = `conv[${isa}] ${JSON.stringify(c)}`;
+      const x = rand32(N * C * H * W, seed++), w = rand32(O * C * kh * kw, seed++), b = c.bias ? rand32(O, seed++) : null;
+      const gy = rand32(N * O * OH * OW, seed++);
+      const abs = (a: Float32Array) => f64(a).map(Math.abs);
+      // forward
+      const ref = new Float64Array(N * O * OH * OW), bound = new Float64Array(N * O * OH * OW);
+      tsKernels.conv2dForward(f64(x), N, C, H, W, f64(w), O, kh, kw, b && f64(b), sh, sw, pt, pl, OH, OW, ref);
+      tsKernels.conv2dForward(abs(x), N, C, H, W, abs(w), O, kh, kw, b && abs(b), sh, sw, pt, pl, OH, OW, bound);
+      const out = new Float32Array(N * O * OH * OW).fill(NaN);
+      n.conv2dForward(x, N, C, H, W, w, O, kh, kw, b, sh, sw, pt, pl, OH, OW, out);
+      close(out, ref, `${what} forward`, 2e-6, 1e-6, bound);
+      // backward input
+      const gxRef = new Float64Array(N * C * H * W), gxBound = new Float64Array(N * C * H * W);
+      tsKernels.conv2dBackwardInput(f64(gy), N, C, H, W, f64(w), O, kh, kw, sh, sw, pt, pl, OH, OW, gxRef);
+      tsKernels.conv2dBackwardInput(abs(gy), N, C, H, W, abs(w), O, kh, kw, sh, sw, pt, pl, OH, OW, gxBound);
+      const gx = new Float32Array(N * C * H * W).fill(NaN);
+      n.conv2dBackwardInput(gy, N, C, H, W, w, O, kh, kw, sh, sw, pt, pl, OH, OW, gx);
+      close(gx, gxRef, `${what} backward input`, 2e-6, 1e-6, gxBound);
+      // backward weight (+ bias)
+      const gwRef = new Float64Array(O * C * kh * kw), gwBound = new Float64Array(O * C * kh * kw);
+      const gbRef = new Float64Array(O), gbBound = new Float64Array(O);
+      tsKernels.conv2dBackwardWeight(f64(x), f64(gy), N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gwRef, gbRef);
+      tsKernels.conv2dBackwardWeight(abs(x), abs(gy), N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gwBound, gbBound);
+      const gw = new Float32Array(O * C * kh * kw).fill(NaN), gb = new Float32Array(O).fill(NaN);
+      n.conv2dBackwardWeight(x, gy, N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gw, c.bias ? gb : null);
+      close(gw, gwRef, `${what} backward weight`, 2e-6, 1e-6, gwBound);
+      if (c.bias) close(gb, gbRef, `${what} backward bias`, 2e-6, 1e-6, gbBound);
+    }
+  });
+});
+
+// ---- normalisation and softmax ----------------------------------------------------------------------------
+
+test('native group norm (± SiLU, ± affine) forward and backward', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 4000;
+    for (const [N, C, HW, G] of [[1, 4, 1, 2], [2, 6, 17, 3], [3, 32, 64, 8], [1, 8, 1000, 1], [2, 5, 33, 5], [4, 128, 256, 32]]) {
+      for (const silu of [false, true]) {
+        for (const affine of [false, true]) {
+          const what = `groupNorm[${isa}] N${N} C${C} HW${HW} G${G} silu=${silu} affine=${affine}`;
+          const x = rand32(N * C * HW, seed++, -2, 3);
+          const gamma = affine ? rand32(C, seed++, 0.5, 1.5) : null, beta = affine ? rand32(C, seed++) : null;
+          const eps = 1e-5;
+          const ref = new Float64Array(N * C * HW), rm = new Float64Array(N * G), rr = new Float64Array(N * G);
+          tsKernels.groupNormForward(f64(x), N, C, HW, G, eps, gamma && f64(gamma), beta && f64(beta), silu, ref, rm, rr);
+          const out = new Float32Array(N * C * HW), mean = new Float32Array(N * G), rstd = new Float32Array(N * G);
+          n.groupNormForward(x, N, C, HW, G, eps, gamma, beta, silu, out, mean, rstd);
+          close(mean, rm, `${what} mean`, 1e-5, 1e-6);
+          close(rstd, rr, `${what} rstd`, 1e-5, 1e-6);
+          close(out, ref, `${what} out`, 2e-5, 2e-5);
+          const gy = rand32(N * C * HW, seed++);
+          const gxr = new Float64Array(N * C * HW), ggr = new Float64Array(C), gbr = new Float64Array(C);
+          tsKernels.groupNormBackward(f64(x), f64(gy), N, C, HW, G, gamma && f64(gamma), beta && f64(beta), silu, rm, rr, gxr, ggr, gbr);
+          const gx = new Float32Array(N * C * HW), gg = new Float32Array(C), gb = new Float32Array(C);
+          n.groupNormBackward(x, gy, N, C, HW, G, gamma, beta, silu, mean, rstd, gx, gg, gb);
+          const scale = Math.sqrt((C / G) * HW);
+          close(gx, gxr, `${what} gx`, 1e-4, 1e-5 * scale);
+          close(gg, ggr, `${what} ggamma`, 1e-4, 1e-5 * Math.sqrt(N * HW));
+          close(gb, gbr, `${what} gbeta`, 1e-4, 1e-5 * Math.sqrt(N * HW));
+          n.groupNormBackward(x, gy, N, C, HW, G, gamma, beta, silu, mean, rstd, gx, null, null); // optional outputs
+          close(gx, gxr, `${what} gx (no affine grads)`, 1e-4, 1e-5 * scale);
+        }
+      }
+    }
+  });
+});
+
+test('native layer norm forward and backward', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 4500;
+    for (const [rows, cols] of [[1, 1], [3, 7], [5, 64], [17, 33], [300, 320], [2, 1000], [1000, 16]]) {
+      for (const affine of [false, true]) {
+        const what = `layerNorm[${isa}] ${rows}x${cols} affine=${affine}`;
+        const x = rand32(rows * cols, seed++, -2, 3);
+        const gamma = affine ? rand32(cols, seed++, 0.5, 1.5) : null, beta = affine ? rand32(cols, seed++) : null;
+        const ref = new Float64Array(rows * cols), rm = new Float64Array(rows), rr = new Float64Array(rows);
+        tsKernels.layerNormForward(f64(x), rows, cols, 1e-5, gamma && f64(gamma), beta && f64(beta), ref, rm, rr);
+        const out = new Float32Array(rows * cols), mean = new Float32Array(rows), rstd = new Float32Array(rows);
+        n.layerNormForward(x, rows, cols, 1e-5, gamma, beta, out, mean, rstd);
+        close(mean, rm, `${what} mean`, 1e-5, 1e-6);
+        close(rstd, rr, `${what} rstd`, 1e-5, 1e-6);
+        close(out, ref, `${what} out`, 2e-5, 2e-5);
+        const gy = rand32(rows * cols, seed++);
+        const gxr = new Float64Array(rows * cols), ggr = new Float64Array(cols), gbr = new Float64Array(cols);
+        tsKernels.layerNormBackward(f64(x), f64(gy), rows, cols, gamma && f64(gamma), rm, rr, gxr, ggr, gbr);
+        const gx = new Float32Array(rows * cols), gg = new Float32Array(cols), gb = new Float32Array(cols);
+        n.layerNormBackward(x, gy, rows, cols, gamma, mean, rstd, gx, gg, gb);
+        close(gx, gxr, `${what} gx`, 1e-4, 1e-5 * Math.sqrt(cols));
+        close(gg, ggr, `${what} ggamma`, 1e-4, 1e-5 * Math.sqrt(rows));
+        close(gb, gbr, `${what} gbeta`, 1e-4, 1e-5 * Math.sqrt(rows));
+      }
+    }
+  });
+});
+
+test('native softmax / log-softmax forward and backward', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 5000;
+    for (const [rows, cols] of [[1, 1], [3, 7], [5, 16], [17, 33], [64, 1024], [2, 5000], [1000, 3]]) {
+      for (const log of [false, true]) {
+        const what = `${log ? 'logSoftmax' : 'softmax'}[${isa}] ${rows}x${cols}`;
+        const x = rand32(rows * cols, seed++, -8, 8);
+        if (cols > 2) x[1] = -Infinity; // masked entry
+        const ref = new Float64Array(rows * cols);
+        (log ? tsKernels.logSoftmaxForward : tsKernels.softmaxForward)(f64(x), rows, cols, ref);
+        const out = new Float32Array(rows * cols);
+        n.softmaxForward(x, rows, cols, out, log);
+        close(out, ref, `${what} forward`, 1e-5, log ? 1e-6 : 1e-7); // log: float32 exp/log round-off is absolute
+        const gy = rand32(rows * cols, seed++);
+        const y = out; // the forward output (softmax or log-softmax) is what backward takes
+        const gxr = new Float64Array(rows * cols);
+        (log ? tsKernels.logSoftmaxBackward : tsKernels.softmaxBackward)(f64(y), f64(gy), rows, cols, gxr);
+        const gx = new Float32Array(rows * cols);
+        n.softmaxBackward(y, gy, rows, cols, gx, log);
+        close(gx, gxr, `${what} backward`, 1e-5, 1e-6 * Math.sqrt(cols));
+      }
+    }
+  });
+});
