@@ -59,3 +59,24 @@ export function normAxes(axes: number | readonly number[] | undefined, rank: num
   if (new Set(out).size !== out.length) throw new RangeError(`${op}: repeated axis in [${list.join(', ')}]`);
   return out.sort((x, y) => x - y);
 }
+
+/**
+ * Visit every element of a strided view in row-major order: visit(i, p) with i the logical index and
+ * p the storage index (offset + Σ idx·stride). The one place that walks arbitrary strides.
+ */
+export function forEachOffset(shape: Shape, strides: Shape, offset: number, visit: (i: number, p: number) => void): void {
+  const nd = shape.length;
+  const n = numel(shape);
+  const idx = new Array<number>(nd).fill(0);
+  let p = offset;
+  for (let i = 0; i < n; i++) {
+    visit(i, p);
+    for (let k = nd - 1; k >= 0; k--) {
+      idx[k]++;
+      p += strides[k];
+      if (idx[k] < shape[k]) break;
+      p -= strides[k] * shape[k];
+      idx[k] = 0;
+    }
+  }
+}

@@ -10,7 +10,7 @@
 // Gradients written into leaf tensors (`.grad`) and parameters are never tracked by scopes.
 
 import { allocData, dtypeOf, type DType, type TypedData } from './dtype.js';
-import { contiguousStrides, fmt, numel, type Shape } from './shape.js';
+import { contiguousStrides, fmt, forEachOffset, numel, type Shape } from './shape.js';
 
 export class Storage {
   private _data: TypedData | null;
@@ -184,19 +184,7 @@ export class Tensor {
   toArray(): number[] {
     const d = this.data;
     const out = new Array<number>(this.size);
-    const nd = this.ndim;
-    const idx = new Array<number>(nd).fill(0);
-    let p = this.offset;
-    for (let i = 0; i < out.length; i++) {
-      out[i] = Number(d[p]);
-      for (let k = nd - 1; k >= 0; k--) {
-        idx[k]++;
-        p += this.strides[k];
-        if (idx[k] < this.shape[k]) break;
-        p -= this.strides[k] * this.shape[k];
-        idx[k] = 0;
-      }
-    }
+    forEachOffset(this.shape, this.strides, this.offset, (i, p) => (out[i] = Number(d[p])));
     return out;
   }
 

@@ -32,19 +32,7 @@ function fill(t: T.Tensor, f: (i: number) => number, what: string, random = true
     for (let i = 0, n = t.size; i < n; i++) d[t.offset + i] = f(i);
     return t;
   }
-  const nd = t.ndim;
-  const idx = new Array<number>(nd).fill(0);
-  let p = t.offset;
-  for (let i = 0, n = t.size; i < n; i++) {
-    d[p] = f(i);
-    for (let k = nd - 1; k >= 0; k--) {
-      idx[k]++;
-      p += t.strides[k];
-      if (idx[k] < t.shape[k]) break;
-      p -= t.strides[k] * t.shape[k];
-      idx[k] = 0;
-    }
-  }
+  T.forEachOffset(t.shape, t.strides, t.offset, (i, p) => (d[p] = f(i)));
   return t;
 }
 

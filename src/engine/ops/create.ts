@@ -4,7 +4,7 @@ import { allocData, isFloat, type DType, type FloatArray, type TypedData } from 
 import { K } from '../kernels/index.js';
 import type { Strided } from '../kernels/elementwise.js';
 import { defaultGenerator, type Generator } from '../random.js';
-import { fmt, numel, type Shape } from '../shape.js';
+import { fmt, forEachOffset, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 export function empty(shape: Shape, dtype: DType = 'float32'): Tensor {
@@ -124,19 +124,7 @@ export function contiguousData(t: Tensor): TypedData {
     // Integer views are copied element by element (exact for int64 beyond 2^53).
     const src = t.data as BigInt64Array | Int32Array;
     const dst = out as BigInt64Array | Int32Array;
-    const nd = t.ndim;
-    const idx = new Array<number>(nd).fill(0);
-    let p = t.offset;
-    for (let i = 0; i < dst.length; i++) {
-      dst[i] = src[p];
-      for (let k = nd - 1; k >= 0; k--) {
-        idx[k]++;
-        p += t.strides[k];
-        if (idx[k] < t.shape[k]) break;
-        p -= t.strides[k] * t.shape[k];
-        idx[k] = 0;
-      }
-    }
+    forEachOffset(t.shape, t.strides, t.offset, (i, p) => (dst[i] = src[p]));
     return out;
   }
   if (t.isContiguous()) {

@@ -4,7 +4,7 @@
 import { record } from '../autograd.js';
 import { allocData } from '../dtype.js';
 import { K } from '../kernels/index.js';
-import { fmt, normAxis, numel, sameShape, type Shape } from '../shape.js';
+import { fmt, forEachOffset, normAxis, numel, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { contiguousData } from './create.js';
 
@@ -139,21 +139,9 @@ export function copyInto(dst: Tensor, src: Tensor): void {
     (dst.data as Float32Array).set(vals as Float32Array, dst.offset);
     return;
   }
-  // Scatter through a permuted copy: iterate dst's strides in row-major order.
+  // Scatter: walk dst's strides in row-major order.
   const d = dst.data as Float32Array;
-  const nd = dst.ndim;
-  const idx = new Array<number>(nd).fill(0);
-  let p = dst.offset;
-  for (let i = 0; i < vals.length; i++) {
-    d[p] = vals[i] as number;
-    for (let k = nd - 1; k >= 0; k--) {
-      idx[k]++;
-      p += dst.strides[k];
-      if (idx[k] < dst.shape[k]) break;
-      p -= dst.strides[k] * dst.shape[k];
-      idx[k] = 0;
-    }
-  }
+  forEachOffset(dst.shape, dst.strides, dst.offset, (i, p) => (d[p] = vals[i] as number));
 }
 
 /** Broadcast view to `shape` (stride 0 on expanded dims). -1 keeps a dim. */
