@@ -14,17 +14,10 @@ import * as T from '../engine/index.js';
 import type { DType } from '../engine/dtype.js';
 import { formatLoadReport, type LoadReport, type Module } from '../nn/module.js';
 import { BUILTIN_GLOBALS, PyObject, UnpicklingError, opaqueClass, unpickle, unpickleAt, type PyCallable } from './pickle.js';
-import { halfToFloat } from './safetensors.js';
+import { decodeElements, ELEMENT_TYPES, parseSafetensorsHeader } from './safetensors.js';
 import { ZipReader } from './zip.js';
 
 // ---- element types ---------------------------------------------------------------------------------
-
-/** Storage element types by safetensors name: byte width and the engine dtype values are converted to. */
-const ELEM: Record<string, { bytes: number; ours: DType }> = {
-  F32: { bytes: 4, ours: 'float32' }, F64: { bytes: 8, ours: 'float64' }, F16: { bytes: 2, ours: 'float32' },
-  BF16: { bytes: 2, ours: 'float32' }, I64: { bytes: 8, ours: 'int64' }, I32: { bytes: 4, ours: 'int32' },
-  I16: { bytes: 2, ours: 'int32' }, I8: { bytes: 1, ours: 'int32' }, U8: { bytes: 1, ours: 'int32' }, BOOL: { bytes: 1, ours: 'int32' },
-};
 
 /** torch.<Name>Storage → safetensors element type. */
 const TORCH_STORAGES: Record<string, string> = {
@@ -61,7 +54,7 @@ export class LazyTensor {
   }
   /** The engine dtype `load()` returns (F16/BF16 widen to float32, small ints to int32). */
   get dtype(): DType {
-    return ELEM[this.storage.elem].ours;
+    return ELEMENT_TYPES[this.storage.elem].ours;
   }
   get size(): number {
     return this.shape.reduce((a, b) => a * b, 1);
@@ -69,7 +62,7 @@ export class LazyTensor {
 
   /** The values as contiguous little-endian bytes in the file's element type. */
   rawBytes(): Uint8Array {
-    const w = ELEM[this.storage.elem].bytes;
+    const w = ELEMENT_TYPES[this.storage.elem].bytes;
     const n = this.size;
     if (n === 0) return new Uint8Array(0);
     let lo = this.storageOffset, hi = this.storageOffset;
@@ -125,22 +118,6 @@ export class LazyTensor {
     let vals = decodeElements(this.rawBytes(), this.storage.elem);
     if (T.dtypeOf(vals) !== dst.dtype) vals = T.contiguousData(T.cast(T.Tensor.fromData(vals, [vals.length]), dst.dtype));
     (dst.data as Float32Array).set(vals as Float32Array, dst.offset);
-  }
-}
-
-function decodeElements(bytes: Uint8Array, elem: string): T.TypedData {
-  const n = bytes.byteLength / ELEM[elem].bytes;
-  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  switch (elem) {
-    case 'F32': return new Float32Array(aligned.buffer, aligned.byteOffset, n).slice();
-    case 'F64': return new Float64Array(aligned.buffer, aligned.byteOffset, n).slice();
-    case 'I64': return new BigInt64Array(aligned.buffer, aligned.byteOffset, n).slice();
-    case 'I32': return new Int32Array(aligned.buffer, aligned.byteOffset, n).slice();
-    case 'F16': return halfToFloat(bytes, false);
-    case 'BF16': return halfToFloat(bytes, true);
-    case 'I16': return Int32Array.from(new Int16Array(aligned.buffer, aligned.byteOffset, n));
-    case 'I8': return Int32Array.from(new Int8Array(aligned.buffer, aligned.byteOffset, n));
-    default: return Int32Array.from(bytes);
   }
 }
 
@@ -304,7 +281,7 @@ function readTorchZip(path: string, opts: ReadCheckpointOptions): Checkpoint {
       if (cached) return cached;
       const entry = `${prefix}data/${k}`;
       const ent = zip.entry(entry);
-      const byteLength = Number(numel) * ELEM[elem].bytes;
+      const byteLength = Number(numel) * ELEMENT_TYPES[elem].bytes;
       if (typeName !== 'UntypedStorage' && ent.size < byteLength) {
         throw new Error(`${path}: storage ${entry} has ${ent.size} bytes, expected ${byteLength} (${numel} × ${typeName}; file corrupt?)`);
       }
@@ -346,7 +323,7 @@ function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint 
       const k = keyString(rootKey);
       if (!roots.has(k)) roots.set(k, { elem, numel: Number(numel), offset: null });
       const root = roots.get(k)!;
-      const w = ELEM[elem].bytes;
+      const w = ELEMENT_TYPES[elem].bytes;
       let start = 0, len = root.numel * w;
       if (Array.isArray(view) && view.length === 3) {
         start = Number(view[1]) * w;
@@ -383,7 +360,7 @@ function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint 
           const n = Number(new DataView(readAt(pos, 8).buffer).getBigInt64(0, true));
           if (n !== r.numel) throw new Error(`${path}: storage ${String(key)} has ${n} elements, expected ${r.numel} (file corrupt?)`);
           r.offset = pos + 8;
-          pos += 8 + n * ELEM[r.elem].bytes;
+          pos += 8 + n * ELEMENT_TYPES[r.elem].bytes;
           if (pos > size) throw new Error(`${path}: storage ${String(key)} extends past the end of the file (${size} bytes; truncated?)`);
         }
         let closed = false;
@@ -436,34 +413,11 @@ function readSafetensorsLazy(path: string): Checkpoint {
       }
       return b;
     };
-    if (fileSize < 8) throw new Error(`${path}: file too short (${fileSize} bytes) to be safetensors`);
-    const n = Number(new DataView(readAt(0, 8).buffer).getBigUint64(0, true));
-    if (n > fileSize - 8) throw new Error(`${path}: safetensors header length ${n} exceeds the file size ${fileSize} (truncated?)`);
-    let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
-    try {
-      header = JSON.parse(new TextDecoder().decode(readAt(8, n)));
-    } catch (e) {
-      throw new Error(`${path}: safetensors header is not valid JSON (${(e as Error).message})`);
-    }
-    const base = 8 + n;
+    const { entries, metadata } = parseSafetensorsHeader(readAt, fileSize, path);
     const stateDict = new Map<string, LazyTensor>();
-    let metadata: Record<string, string> = {};
-    for (const [name, info] of Object.entries(header)) {
-      if (name === '__metadata__') {
-        metadata = info as Record<string, string>;
-        continue;
-      }
-      const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
-      const el = ELEM[dtype];
-      if (!el) throw new Error(`${path}: tensor ${name} has unsupported dtype ${dtype}`);
-      const [b, e] = data_offsets;
-      const count = shape.reduce((a, c) => a * c, 1);
-      if (e - b !== count * el.bytes || base + e > fileSize) {
-        throw new Error(`${path}: tensor ${name} (${dtype} [${shape}]) has data_offsets [${b}, ${e}] inconsistent with its shape or the file size ${fileSize} (truncated?)`);
-      }
-      const ref: StorageRef = { key: name, elem: dtype, byteLength: e - b, bigEndian: false, read: (s, l) => readAt(base + b + s, l) };
-      const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, c) => a * c, 1));
-      stateDict.set(name, new LazyTensor(shape, strides, 0, ref, path));
+    for (const { name, dtype, shape, begin, end } of entries) {
+      const ref: StorageRef = { key: name, elem: dtype, byteLength: end - begin, bigEndian: false, read: (s, l) => readAt(begin + s, l) };
+      stateDict.set(name, new LazyTensor(shape, T.contiguousStrides(shape), 0, ref, path));
     }
     const int = (k: string) => (metadata[k] !== undefined && /^-?\d+$/.test(metadata[k]) ? Number(metadata[k]) : undefined);
     let closed = false;
@@ -582,7 +536,7 @@ export function convertToSafetensors(inPath: string, outPath: string, opts: Read
     header.__metadata__ = meta;
     let off = 0;
     for (const [k, t] of c.stateDict) {
-      const len = t.size * ELEM[t.fileDtype].bytes;
+      const len = t.size * ELEMENT_TYPES[t.fileDtype].bytes;
       header[k] = { dtype: t.fileDtype, shape: [...t.shape], data_offsets: [off, off + len] };
       off += len;
     }

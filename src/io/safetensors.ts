@@ -2,31 +2,63 @@
 // ({name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {...}}), then raw data.
 
 import { closeSync, openSync, readFileSync, renameSync, writeSync, unlinkSync } from 'node:fs';
-import { allocData, type DType } from '../engine/dtype.js';
+import type { DType, TypedData } from '../engine/dtype.js';
 import * as T from '../engine/index.js';
 
-const FROM_ST: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32', I64: 'int64' };
 const TO_ST: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64' };
-const WIDTH: Record<string, number> = { F32: 4, F64: 8, I32: 4, I64: 8, F16: 2, BF16: 2, U8: 1, I8: 1, BOOL: 1, I16: 2 };
 
-export interface SafetensorsFile {
-  tensors: Map<string, T.Tensor>;
-  metadata: Record<string, string>;
+/** Element types by safetensors name (also used for torch storages): byte width and the engine dtype
+ *  values are converted to (halves widen to float32, small integers to int32). */
+export const ELEMENT_TYPES: Record<string, { bytes: number; ours: DType }> = {
+  F32: { bytes: 4, ours: 'float32' }, F64: { bytes: 8, ours: 'float64' }, F16: { bytes: 2, ours: 'float32' },
+  BF16: { bytes: 2, ours: 'float32' }, I64: { bytes: 8, ours: 'int64' }, I32: { bytes: 4, ours: 'int32' },
+  I16: { bytes: 2, ours: 'int32' }, I8: { bytes: 1, ours: 'int32' }, U8: { bytes: 1, ours: 'int32' }, BOOL: { bytes: 1, ours: 'int32' },
+};
+
+/** Little-endian raw elements → a fresh typed array of the engine dtype. */
+export function decodeElements(bytes: Uint8Array, elem: string): TypedData {
+  const n = bytes.byteLength / ELEMENT_TYPES[elem].bytes;
+  const aligned = bytes.byteOffset % 8 === 0 ? bytes : new Uint8Array(bytes); // a copy (Buffer#slice would not be)
+  switch (elem) {
+    case 'F32': return new Float32Array(aligned.buffer, aligned.byteOffset, n).slice();
+    case 'F64': return new Float64Array(aligned.buffer, aligned.byteOffset, n).slice();
+    case 'I64': return new BigInt64Array(aligned.buffer, aligned.byteOffset, n).slice();
+    case 'I32': return new Int32Array(aligned.buffer, aligned.byteOffset, n).slice();
+    case 'F16': return halfToFloat(bytes, false);
+    case 'BF16': return halfToFloat(bytes, true);
+    case 'I16': return Int32Array.from(new Int16Array(aligned.buffer, aligned.byteOffset, n));
+    case 'I8': return Int32Array.from(new Int8Array(aligned.buffer, aligned.byteOffset, n));
+    default: return Int32Array.from(bytes);
+  }
 }
 
-export function parseSafetensors(buf: Uint8Array, source = 'safetensors'): SafetensorsFile {
-  if (buf.byteLength < 8) throw new Error(`${source}: file too short (${buf.byteLength} bytes) to be safetensors`);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  if (n > buf.byteLength - 8) throw new Error(`${source}: header length ${n} exceeds file size ${buf.byteLength}`);
+export interface SafetensorsEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Absolute byte range of the values in the file. */
+  begin: number;
+  end: number;
+}
+
+/** Parse and validate a safetensors header through a byte-range reader (whole buffers and open files alike). */
+export function parseSafetensorsHeader(
+  readAt: (pos: number, len: number) => Uint8Array,
+  fileSize: number,
+  source: string,
+): { entries: SafetensorsEntry[]; metadata: Record<string, string> } {
+  if (fileSize < 8) throw new Error(`${source}: file too short (${fileSize} bytes) to be safetensors`);
+  const head = readAt(0, 8);
+  const n = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
+  if (n > fileSize - 8) throw new Error(`${source}: header length ${n} exceeds file size ${fileSize} (truncated?)`);
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
   try {
-    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder().decode(readAt(8, n)));
   } catch (e) {
     throw new Error(`${source}: header is not valid JSON (${(e as Error).message})`);
   }
   const base = 8 + n;
-  const tensors = new Map<string, T.Tensor>();
+  const entries: SafetensorsEntry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -34,31 +66,28 @@ export function parseSafetensors(buf: Uint8Array, source = 'safetensors'): Safet
       continue;
     }
     const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const width = WIDTH[dtype];
-    let ours = FROM_ST[dtype];
-    if (!width) throw new Error(`${source}: tensor ${name} has unknown dtype ${dtype}`);
-    const count = shape.reduce((a, b) => a * b, 1);
-    const [begin, end] = data_offsets;
-    if (end - begin !== count * width || base + end > buf.byteLength) {
-      throw new Error(`${source}: tensor ${name} (${dtype} [${shape}]) has data_offsets [${begin}, ${end}] inconsistent with its shape or the file size`);
+    const el = ELEMENT_TYPES[dtype];
+    if (!el) throw new Error(`${source}: tensor ${name} has unsupported dtype ${dtype}`);
+    const [b, e] = data_offsets;
+    const count = shape.reduce((a, c) => a * c, 1);
+    if (e - b !== count * el.bytes || base + e > fileSize) {
+      throw new Error(`${source}: tensor ${name} (${dtype} [${shape}]) has data_offsets [${b}, ${e}] inconsistent with its shape or the file size ${fileSize} (truncated?)`);
     }
-    const bytes = buf.subarray(base + begin, base + end);
-    let data;
-    if (ours) {
-      data = allocData(ours, count);
-      new Uint8Array(data.buffer).set(bytes);
-    } else if (dtype === 'F16' || dtype === 'BF16') {
-      ours = 'float32';
-      data = halfToFloat(bytes, dtype === 'BF16');
-    } else {
-      ours = 'int32';
-      data = new Int32Array(count);
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      for (let i = 0; i < count; i++) {
-        data[i] = dtype === 'I16' ? view.getInt16(2 * i, true) : dtype === 'I8' ? view.getInt8(i) : view.getUint8(i);
-      }
-    }
-    tensors.set(name, T.keep(T.Tensor.fromData(data, shape)));
+    entries.push({ name, dtype, shape, begin: base + b, end: base + e });
+  }
+  return { entries, metadata };
+}
+
+export interface SafetensorsFile {
+  tensors: Map<string, T.Tensor>;
+  metadata: Record<string, string>;
+}
+
+export function parseSafetensors(buf: Uint8Array, source = 'safetensors'): SafetensorsFile {
+  const { entries, metadata } = parseSafetensorsHeader((pos, len) => buf.subarray(pos, pos + len), buf.byteLength, source);
+  const tensors = new Map<string, T.Tensor>();
+  for (const e of entries) {
+    tensors.set(e.name, T.keep(T.Tensor.fromData(decodeElements(buf.subarray(e.begin, e.end), e.dtype), e.shape)));
   }
   return { tensors, metadata };
 }

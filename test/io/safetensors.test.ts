@@ -95,7 +95,7 @@ test('parse errors name the file and what is wrong', () => {
       ['short.safetensors', new Uint8Array(5), /short\.safetensors: file too short \(5 bytes\)/],
       ['hlen.safetensors', (() => { const b = rawFile({}); new DataView(b.buffer).setBigUint64(0, 999n, true); return b; })(), /hlen\.safetensors: header length 999 exceeds file size 10/],
       ['json.safetensors', rawFile(null, new Uint8Array(0), '{"a": [1,'), /json\.safetensors: header is not valid JSON/],
-      ['dtype.safetensors', rawFile({ w: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /dtype\.safetensors: tensor w has unknown dtype C64/],
+      ['dtype.safetensors', rawFile({ w: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /dtype\.safetensors: tensor w has unsupported dtype C64/],
       ['offsets.safetensors', rawFile({ w: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 12] } }, new Uint8Array(12)), /offsets\.safetensors: tensor w \(F32 \[2,2\]\) has data_offsets \[0, 12\] inconsistent/],
       ['trunc.safetensors', rawFile({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)), /trunc\.safetensors: tensor w .* inconsistent with its shape or the file size/],
     ];
