@@ -1,0 +1,268 @@
+// `npm run bench`: the engine's kernels side by side with PyTorch (CPU) on this machine.
+//
+// Each case runs through the engine's public ops (allocation and autograd included), then the same work in
+// PyTorch: /usr/bin/python3 bench/torch_bench.py is spawned right after it with the same thread count, so
+// both see the same machine state. Times are medians of --reps runs after --warmup runs; ratio = torch time
+// / our time (> 1: we are faster). Not a test: nothing is asserted.
+//
+// Options: --threads N (default: the native pool's size), --reps N (10), --warmup N (3), --only a,b,
+//          --no-torch, --python PATH (/usr/bin/python3), --record (write bench/RESULTS.md).
+// LDM_BACKEND=ts benchmarks the TypeScript kernels instead (slow: use --only and small --reps).
+
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as T from '../src/engine/index.js';
+import { nativeAddon, nativeAvailable } from '../src/engine/kernels/native.js';
+import { Adam, Conv2d, GroupNorm, Layer } from '../src/nn/index.js';
+import { unetCase } from './unet.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+// ---- options -------------------------------------------------------------------------------------------
+
+function opt(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const flag = (name: string) => process.argv.includes(`--${name}`);
+const native = T.backendName() === 'native' && nativeAvailable();
+const threads = Number(opt('threads') ?? (native ? nativeAddon().info().threads : 1));
+if (native) nativeAddon().setThreads(threads);
+const reps = Number(opt('reps') ?? 10);
+const warmup = Number(opt('warmup') ?? 3);
+const only = opt('only')?.split(',');
+const python = opt('python') ?? '/usr/bin/python3';
+const withTorch = !flag('no-torch');
+
+// ---- cases ---------------------------------------------------------------------------------------------
+
+export interface BenchCase {
+  name: string;
+  what: string;
+  /** Floating-point operations of one run (0: memory-bound, no GFLOP/s column). */
+  flops: number;
+  /** Builds the inputs and returns one run. */
+  setup: () => () => void;
+  /** torch_bench.py cases to compare with (the first is the ratio's reference). */
+  torch: string[];
+}
+
+const gen = new T.Generator(1234);
+const randn = (shape: number[], scale = 1) => T.keep(T.mulScalar(T.randn(shape, gen), scale));
+
+function clearGrads(ts: T.Tensor[]): void {
+  for (const t of ts) {
+    t.grad?.dispose();
+    t.grad = null;
+  }
+}
+
+/** Runs fn inside tidy and drops every tensor it made (results included). */
+const scoped = (fn: () => unknown) => () => {
+  T.tidy(() => {
+    fn();
+  });
+};
+
+class TinyNet extends Layer {
+  c1 = new Conv2d(32, 64, 3, { padding: 1, gen });
+  n1 = new GroupNorm(32, 64);
+  c2 = new Conv2d(64, 64, 3, { padding: 1, gen });
+  n2 = new GroupNorm(32, 64);
+  c3 = new Conv2d(64, 128, 3, { stride: 2, padding: 1, gen });
+  n3 = new GroupNorm(32, 128);
+  c4 = new Conv2d(128, 32, 1, { gen });
+  forward(x: T.Tensor): T.Tensor {
+    const gnSilu = (n: GroupNorm, h: T.Tensor) => T.groupNorm(h, n.num_groups, n.weight, n.bias, n.eps, true);
+    let h = gnSilu(this.n1, this.c1.forward(x));
+    h = gnSilu(this.n2, this.c2.forward(h));
+    h = gnSilu(this.n3, this.c3.forward(h));
+    return this.c4.forward(h);
+  }
+}
+
+const CONV_FLOPS = 2 * 4 * 128 * 128 * 9 * 32 * 32;
+const ATTN_FLOPS = 4 * 8 * 1024 * 1024 * 64; // q kᵀ and p v
+const TINY_FLOPS = 3 * 2 * 8 * (64 * 32 * 9 * 1024 + 64 * 64 * 9 * 1024 + 128 * 64 * 9 * 256 + 32 * 128 * 256);
+
+const CASES: BenchCase[] = [
+  {
+    name: 'sgemm', what: 'matmul 1024×1024 · 1024×1024', flops: 2 * 1024 ** 3, torch: ['sgemm_onednn', 'sgemm'],
+    setup: () => {
+      const a = randn([1024, 1024]), b = randn([1024, 1024]);
+      return scoped(() => T.matmul(a, b));
+    },
+  },
+  {
+    name: 'conv_fwd', what: 'conv2d 3×3, x 4×128×32×32 → 128 ch, forward', flops: CONV_FLOPS, torch: ['conv_fwd'],
+    setup: () => {
+      const x = randn([4, 128, 32, 32]), w = randn([128, 128, 3, 3], 0.03), b = randn([128]);
+      return scoped(() => T.noGrad(() => T.conv2d(x, w, b, { padding: 1 })));
+    },
+  },
+  {
+    name: 'conv_fwdbwd', what: 'conv2d 3×3 forward + backward (x, w, b)', flops: 3 * CONV_FLOPS, torch: ['conv_fwdbwd'],
+    setup: () => {
+      const x = T.requireGrad(randn([4, 128, 32, 32])), w = T.requireGrad(randn([128, 128, 3, 3], 0.03)), b = T.requireGrad(randn([128]));
+      const g = randn([4, 128, 32, 32]);
+      return scoped(() => {
+        T.conv2d(x, w, b, { padding: 1 }).backward(g);
+        clearGrads([x, w, b]);
+      });
+    },
+  },
+  {
+    name: 'attn_fwd', what: 'attention 8 × 1024 tokens × 64, forward', flops: ATTN_FLOPS, torch: ['attn_fwd'],
+    setup: () => {
+      const q = randn([8, 1024, 64]), k = randn([8, 1024, 64]), v = randn([8, 1024, 64]);
+      return scoped(() => T.noGrad(() => T.attention(q, k, v, 0.125)));
+    },
+  },
+  {
+    name: 'attn_fwdbwd', what: 'attention forward + backward (q, k, v)', flops: 3 * ATTN_FLOPS, torch: ['attn_fwdbwd'],
+    setup: () => {
+      const q = T.requireGrad(randn([8, 1024, 64])), k = T.requireGrad(randn([8, 1024, 64])), v = T.requireGrad(randn([8, 1024, 64]));
+      const g = randn([8, 1024, 64]);
+      return scoped(() => {
+        T.attention(q, k, v, 0.125).backward(g);
+        clearGrads([q, k, v]);
+      });
+    },
+  },
+  {
+    name: 'gn_silu_fwd', what: 'group norm (32 groups) + SiLU, 4×128×32×32, forward', flops: 0, torch: ['gn_silu_fwd'],
+    setup: () => {
+      const x = randn([4, 128, 32, 32]), w = T.keep(T.addScalar(randn([128], 0.1), 1)), b = randn([128], 0.1);
+      return scoped(() => T.noGrad(() => T.groupNorm(x, 32, w, b, 1e-5, true)));
+    },
+  },
+  {
+    name: 'gn_silu_fwdbwd', what: 'group norm + SiLU forward + backward (x, w, b)', flops: 0, torch: ['gn_silu_fwdbwd'],
+    setup: () => {
+      const x = T.requireGrad(randn([4, 128, 32, 32])), w = T.requireGrad(T.keep(T.addScalar(randn([128], 0.1), 1))), b = T.requireGrad(randn([128], 0.1));
+      const g = randn([4, 128, 32, 32]);
+      return scoped(() => {
+        T.groupNorm(x, 32, w, b, 1e-5, true).backward(g);
+        clearGrads([x, w, b]);
+      });
+    },
+  },
+  {
+    name: 'train_step', what: 'tiny conv/GN+SiLU net, batch 8×32×32×32: forward, MSE, backward, Adam', flops: TINY_FLOPS, torch: ['train_step'],
+    setup: () => {
+      const net = new TinyNet();
+      const optim = new Adam(net.parameters(), { lr: 1e-4 });
+      const x = randn([8, 32, 32, 32]), target = randn([8, 32, 16, 16]);
+      return () => {
+        optim.zeroGrad();
+        T.tidy(() => {
+          T.mseLoss(net.forward(x), target).backward();
+        });
+        optim.step();
+      };
+    },
+  },
+];
+
+// ---- measurement -----------------------------------------------------------------------------------------
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+function timeIt(run: () => void, n: number, w: number): { median: number; min: number } {
+  for (let i = 0; i < w; i++) run();
+  const ts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    run();
+    ts.push(performance.now() - t0);
+  }
+  return { median: median(ts), min: Math.min(...ts) };
+}
+
+interface TorchResult { median_ms?: number; min_ms?: number; torch?: string; error?: string }
+
+function runTorch(name: string, n: number, w: number): TorchResult {
+  const r = spawnSync(python, [join(here, 'torch_bench.py'), name, String(threads), String(n), String(w)], { encoding: 'utf8' });
+  if (r.status !== 0 || r.error) return { error: (r.error?.message ?? r.stderr.trim().split('\n').pop() ?? 'failed').slice(0, 200) };
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as TorchResult;
+  } catch {
+    return { error: `unreadable output: ${r.stdout.slice(0, 200)}` };
+  }
+}
+
+interface Row { name: string; what: string; ms: number; minMs: number; gflops: number | null; torch: { name: string; ms: number | null; error?: string }[] }
+
+const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
+
+async function main(): Promise<void> {
+  const cases = [...CASES];
+  const unet = await unetCase(gen);
+  if (unet) cases.push(unet);
+  const selected = cases.filter((c) => !only || only.includes(c.name));
+  const info = native ? nativeAddon().info() : null;
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`ldm-ts bench: backend ${T.backendName()}${info ? ` (${info.isa})` : ''}, ${threads} thread(s), ${cpu}, node ${process.version}`);
+  console.log(`median of ${reps} runs after ${warmup} warm-up runs; ratio = torch ms / ours ms (> 1: faster than torch)\n`);
+  const rows: Row[] = [];
+  let torchVersion = '';
+  for (const c of selected) {
+    const run = c.setup();
+    const t = timeIt(run, reps, warmup);
+    const row: Row = { name: c.name, what: c.what, ms: t.median, minMs: t.min, gflops: c.flops ? c.flops / (t.median * 1e6) : null, torch: [] };
+    if (withTorch) {
+      for (const tn of c.torch) {
+        const r = runTorch(tn, reps, warmup);
+        if (r.torch) torchVersion = r.torch;
+        row.torch.push({ name: tn, ms: r.median_ms ?? null, error: r.error });
+      }
+    }
+    rows.push(row);
+    const tcols = row.torch.map((x) => (x.ms === null ? `torch ${x.name}: ${x.error}` : `torch ${x.name} ${fmtMs(x.ms)} ms → ratio ${(x.ms / row.ms).toFixed(2)}×`));
+    console.log(`${c.name.padEnd(14)} ${fmtMs(row.ms).padStart(8)} ms${row.gflops ? ` ${row.gflops.toFixed(1).padStart(6)} GFLOP/s` : '                '}   ${tcols.join('   ')}`);
+  }
+  if (flag('record')) record(rows, { backend: `${T.backendName()}${info ? ` (${info.isa})` : ''}`, cpu, torchVersion });
+}
+
+function record(rows: Row[], env: { backend: string; cpu: string; torchVersion: string }): void {
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown';
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'native', 'src/engine', 'bench'], { encoding: 'utf8' }).stdout.trim() ? ' (+ uncommitted changes)' : '';
+  const lines = [
+    '| case | what | ours ms | GFLOP/s | torch ms | ratio |',
+    '|---|---|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const t0 = r.torch[0];
+    lines.push(`| ${r.name} | ${r.what} | ${fmtMs(r.ms)} | ${r.gflops ? r.gflops.toFixed(1) : '—'} | ${t0?.ms != null ? fmtMs(t0.ms) : '—'} | ${t0?.ms != null ? (t0.ms / r.ms).toFixed(2) + '×' : '—'} |`);
+    for (const t of r.torch.slice(1)) {
+      lines.push(`|  | (vs torch \`${t.name}\`) |  |  | ${t.ms != null ? fmtMs(t.ms) : '—'} | ${t.ms != null ? (t.ms / r.ms).toFixed(2) + '×' : '—'} |`);
+    }
+  }
+  const table = lines.join('\n');
+  const path = join(here, 'RESULTS.md');
+  const head = `## Latest run\n\ncommit ${commit}${dirty}, ${new Date().toISOString().slice(0, 10)}; ${env.cpu}, ${threads} thread(s); backend ${env.backend}; ` +
+    `node ${process.version}; torch ${env.torchVersion || 'n/a'} (${python}); median of ${reps} after ${warmup} warm-up runs.\n\n${table}\n`;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    text = '';
+  }
+  const marker = '## Latest run';
+  const i = text.indexOf(marker);
+  if (i < 0) text = `${text.trimEnd()}\n\n${head}`;
+  else {
+    const j = text.indexOf('\n## ', i + marker.length);
+    text = text.slice(0, i) + head + (j >= 0 ? text.slice(j) : '');
+  }
+  writeFileSync(path, text.trimStart());
+  console.log(`\nrecorded in ${path}`);
+}
+
+await main();
