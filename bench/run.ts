@@ -5,7 +5,8 @@
 // both see the same machine state. Times are medians of --reps runs after --warmup runs; ratio = torch time
 // / our time (> 1: we are faster). Not a test: nothing is asserted.
 //
-// Options: --threads N (default: the native pool's size), --reps N (10), --warmup N (3), --only a,b,
+// Options: --threads N (default: the native pool's size), --reps N (at least 10; fast cases run more, up to
+//          200, for ~0.4 s of timing), --warmup N (3, likewise scaled), --only a,b,
 //          --no-torch, --python PATH (/usr/bin/python3), --record (write bench/RESULTS.md).
 // LDM_BACKEND=ts benchmarks the TypeScript kernels instead (slow: use --only and small --reps).
 
@@ -174,6 +175,14 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
+/** Fast cases get more runs (at least ~0.4 s of timed work, at most 200 runs) so the median is stable. */
+function calibrate(run: () => void): { n: number; w: number } {
+  const t0 = performance.now();
+  run();
+  const t = Math.max(performance.now() - t0, 1e-3);
+  return { n: Math.min(200, Math.max(reps, Math.ceil(400 / t))), w: Math.min(100, Math.max(warmup, Math.ceil(100 / t))) };
+}
+
 function timeIt(run: () => void, n: number, w: number): { median: number; min: number } {
   for (let i = 0; i < w; i++) run();
   const ts: number[] = [];
@@ -209,16 +218,17 @@ async function main(): Promise<void> {
   const info = native ? nativeAddon().info() : null;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   console.log(`ldm-ts bench: backend ${T.backendName()}${info ? ` (${info.isa})` : ''}, ${threads} thread(s), ${cpu}, node ${process.version}`);
-  console.log(`median of ${reps} runs after ${warmup} warm-up runs; ratio = torch ms / ours ms (> 1: faster than torch)\n`);
+  console.log(`median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (same counts for torch); ratio = torch ms / ours ms (> 1: faster than torch)\n`);
   const rows: Row[] = [];
   let torchVersion = '';
   for (const c of selected) {
     const run = c.setup();
-    const t = timeIt(run, reps, warmup);
+    const { n, w } = calibrate(run);
+    const t = timeIt(run, n, w);
     const row: Row = { name: c.name, what: c.what, ms: t.median, minMs: t.min, gflops: c.flops ? c.flops / (t.median * 1e6) : null, torch: [] };
     if (withTorch) {
       for (const tn of c.torch) {
-        const r = runTorch(tn, reps, warmup);
+        const r = runTorch(tn, n, w);
         if (r.torch) torchVersion = r.torch;
         row.torch.push({ name: tn, ms: r.median_ms ?? null, error: r.error });
       }
@@ -247,7 +257,7 @@ function record(rows: Row[], env: { backend: string; cpu: string; torchVersion: 
   const table = lines.join('\n');
   const path = join(here, 'RESULTS.md');
   const head = `## Latest run\n\ncommit ${commit}${dirty}, ${new Date().toISOString().slice(0, 10)}; ${env.cpu}, ${threads} thread(s); backend ${env.backend}; ` +
-    `node ${process.version}; torch ${env.torchVersion || 'n/a'} (${python}); median of ${reps} after ${warmup} warm-up runs.\n\n${table}\n`;
+    `node ${process.version}; torch ${env.torchVersion || 'n/a'} (${python}); median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (fast cases more, same for torch).\n\n${table}\n`;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -11,6 +11,10 @@
 
 #include "common.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 using ldm::idx_t;
 using ldm::KernelTable;
 
@@ -605,10 +609,25 @@ napi_value Info(napi_env env, napi_callback_info) {
   return o;
 }
 
+// Tensor buffers are JS typed arrays (calloc'd by Node, freed only when V8 collects them). With glibc's
+// defaults every buffer above the dynamic mmap threshold is fresh mmap'd memory, and the heap top is
+// trimmed after each collection, so each new activation pays a page fault per 4 KiB (~0.5 ms per 2 MiB on
+// this machine, more than many kernels take). Keeping medium buffers on the heap and not trimming it
+// recycles resident pages instead. Opt out with LDM_MALLOC_TUNE=0.
+void tuneMalloc() {
+#if defined(__GLIBC__)
+  const char* v = std::getenv("LDM_MALLOC_TUNE");
+  if (v && !std::strcmp(v, "0")) return;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+#endif
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
   if (!active) {
+    tuneMalloc();
     active = pickTable();
     if (const char* env_isa = std::getenv("LDM_ISA")) {
       const KernelTable* t = tableByName(env_isa);
