@@ -471,3 +471,22 @@ test('native flash attention forward and backward (ragged blocks, D ≠ Dv, seve
     }
   });
 });
+
+test('native group / layer norm stay accurate for inputs with a large mean', { skip }, () => {
+  eachIsa((n, isa) => {
+    const N = 2, C = 8, HW = 256, G = 4;
+    const x = rand32(N * C * HW, 7000, 999, 1001); // 1000 ± 1
+    const ref = new Float64Array(N * C * HW), rm = new Float64Array(N * G), rr = new Float64Array(N * G);
+    tsKernels.groupNormForward(f64(x), N, C, HW, G, 1e-6, null, null, false, ref, rm, rr);
+    const out = new Float32Array(N * C * HW), mean = new Float32Array(N * G), rstd = new Float32Array(N * G);
+    n.groupNormForward(x, N, C, HW, G, 1e-6, null, null, false, out, mean, rstd);
+    close(rstd, rr, `groupNorm[${isa}] rstd, mean 1000`, 1e-5, 0);
+    close(out, ref, `groupNorm[${isa}] out, mean 1000`, 0, 3e-4); // float32 inputs near 1000 carry ±3e-5 each
+    const lref = new Float64Array(N * C * HW), lm = new Float64Array(N * C), lr = new Float64Array(N * C);
+    tsKernels.layerNormForward(f64(x), N * C, HW, 1e-6, null, null, lref, lm, lr);
+    const lout = new Float32Array(N * C * HW), lmean = new Float32Array(N * C), lrstd = new Float32Array(N * C);
+    n.layerNormForward(x, N * C, HW, 1e-6, null, null, lout, lmean, lrstd);
+    close(lrstd, lr, `layerNorm[${isa}] rstd, mean 1000`, 1e-5, 0);
+    close(lout, lref, `layerNorm[${isa}] out, mean 1000`, 0, 3e-4);
+  });
+});

@@ -139,19 +139,20 @@ function overrides(n: NativeAddon): Partial<Kernels> {
       if (!f32(x) || !f32(out)) return ts.sum(x, outer, len, inner, out);
       n.sum(x, outer, len, inner, out);
     },
-    conv2dForward(x, N, C, H, W, w, O, kh, kw, bias, sh, sw, padTop, padLeft, OH, OW, out) {
+    // The reference convolutions run the GEMM of the table they are called through (`this`).
+    conv2dForward(this: unknown, x, N, C, H, W, w, O, kh, kw, bias, sh, sw, padTop, padLeft, OH, OW, out) {
       if (!f32(x) || !f32(w) || !f32OrNull(bias) || !f32(out)) {
-        return ts.conv2dForward(x, N, C, H, W, w, O, kh, kw, bias, sh, sw, padTop, padLeft, OH, OW, out);
+        return ts.conv2dForward.call(this, x, N, C, H, W, w, O, kh, kw, bias, sh, sw, padTop, padLeft, OH, OW, out);
       }
       n.conv2dForward(x, N, C, H, W, w, O, kh, kw, bias, sh, sw, padTop, padLeft, OH, OW, out);
     },
-    conv2dBackwardInput(gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx) {
-      if (!f32(gy) || !f32(w) || !f32(gx)) return ts.conv2dBackwardInput(gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx);
+    conv2dBackwardInput(this: unknown, gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx) {
+      if (!f32(gy) || !f32(w) || !f32(gx)) return ts.conv2dBackwardInput.call(this, gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx);
       n.conv2dBackwardInput(gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx);
     },
-    conv2dBackwardWeight(x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb) {
+    conv2dBackwardWeight(this: unknown, x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb) {
       if (!f32(x) || !f32(gy) || !f32(gw) || !f32OrNull(gb)) {
-        return ts.conv2dBackwardWeight(x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb);
+        return ts.conv2dBackwardWeight.call(this, x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb);
       }
       n.conv2dBackwardWeight(x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb);
     },
