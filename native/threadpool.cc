@@ -36,20 +36,23 @@ int detectCpus() {
   return n > 0 ? (int)n : 1;
 }
 
+// Job protocol. `state` = 2·generation (+1 once the caller has closed the job). A worker joins a job by
+// incrementing `active` and re-checking that the state is unchanged; the caller, after draining the task
+// counter itself, closes the job and waits only for workers that joined. A worker that the OS has not
+// scheduled yet therefore never delays the caller (on a busy machine the caller just runs every task).
 struct Pool {
   int size = 1;  // threads including the caller
   std::mutex callMutex;  // one fork-join job at a time (several JS threads may call in)
   std::mutex m;
   std::condition_variable cv;
-  std::atomic<std::uint64_t> generation{0};
-  std::atomic<int> pending{0};
+  std::atomic<std::uint64_t> state{0};
+  std::atomic<int> active{0};
   std::atomic<idx_t> next{0};
   idx_t ntasks = 0;
   void (*fn)(void*, idx_t, int) = nullptr;
   void* ctx = nullptr;
   std::atomic<bool> retire{false};
   std::atomic<int> live{0};
-  std::vector<std::thread> threads;
 
   void work(int tid) {
     for (;;) {
@@ -64,31 +67,32 @@ Pool* pool = nullptr;
 thread_local bool insideTask = false;
 thread_local int myThread = 0;
 
-void workerLoop(Pool* p, int tid, std::uint64_t seen) {
+void workerLoop(Pool* p, int tid) {
   insideTask = true;
   myThread = tid;
+  std::uint64_t done = p->state.load(std::memory_order_acquire) >> 1;  // last generation handled
+  auto fresh = [&](std::uint64_t s) { return (s & 1) == 0 && (s >> 1) != done; };
   for (;;) {
     // Spin for a short while, then sleep until the next job.
-    std::uint64_t g = p->generation.load(std::memory_order_acquire);
+    std::uint64_t s = p->state.load(std::memory_order_acquire);
     auto start = std::chrono::steady_clock::now();
     int spins = 0;
-    while (g == seen && !p->retire.load(std::memory_order_relaxed)) {
+    while (!fresh(s) && !p->retire.load(std::memory_order_relaxed)) {
       LDM_PAUSE();
       if (++spins == 256) {
         spins = 0;
-        if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(300)) {
+        if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(200)) {
           std::unique_lock<std::mutex> lk(p->m);
-          p->cv.wait(lk, [&] {
-            return p->generation.load(std::memory_order_acquire) != seen || p->retire.load();
-          });
+          p->cv.wait(lk, [&] { return fresh(p->state.load(std::memory_order_acquire)) || p->retire.load(); });
         }
       }
-      g = p->generation.load(std::memory_order_acquire);
+      s = p->state.load(std::memory_order_acquire);
     }
     if (p->retire.load()) break;
-    seen = g;
-    p->work(tid);
-    p->pending.fetch_sub(1, std::memory_order_acq_rel);
+    p->active.fetch_add(1, std::memory_order_acq_rel);
+    if (p->state.load(std::memory_order_acquire) == s) p->work(tid);  // still open: take part
+    done = s >> 1;
+    p->active.fetch_sub(1, std::memory_order_acq_rel);
   }
   p->live.fetch_sub(1);
 }
@@ -98,7 +102,7 @@ void startPool(int n) {
   p->size = n < 1 ? 1 : n;
   for (int i = 1; i < p->size; i++) {
     p->live.fetch_add(1);
-    std::thread(workerLoop, p, i, p->generation.load()).detach();
+    std::thread(workerLoop, p, i).detach();
   }
   pool = p;
 }
@@ -151,16 +155,17 @@ void parallelRun(idx_t ntasks, void (*fn)(void*, idx_t, int), void* ctx) {
   p->ctx = ctx;
   p->ntasks = ntasks;
   p->next.store(0, std::memory_order_relaxed);
-  p->pending.store(p->size - 1, std::memory_order_relaxed);
+  const std::uint64_t gen = (p->state.load(std::memory_order_relaxed) >> 1) + 1;
   {
     std::lock_guard<std::mutex> lk(p->m);
-    p->generation.fetch_add(1, std::memory_order_acq_rel);
+    p->state.store(gen << 1, std::memory_order_release);
   }
   p->cv.notify_all();
   insideTask = true;
   p->work(0);
   insideTask = false;
-  while (p->pending.load(std::memory_order_acquire) > 0) LDM_PAUSE();
+  p->state.store((gen << 1) | 1, std::memory_order_release);  // closed: late workers stay out
+  while (p->active.load(std::memory_order_acquire) > 0) LDM_PAUSE();
 }
 
 void* allocAligned(std::size_t bytes) {

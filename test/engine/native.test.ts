@@ -163,6 +163,7 @@ function makeView(shape: number[], kind: number, seed: number, lo = -3, hi = 3):
   const r = rng(seed);
   const order = [...Array(nd).keys()];
   if (kind === 2 && nd > 1) order.reverse(); // transposed layout
+  if (kind === 6 && nd > 1) [order[nd - 2], order[nd - 1]] = [order[nd - 1], order[nd - 2]]; // last two dims swapped
   const step = kind === 3 ? 2 : 1;
   const strides = new Array<number>(nd).fill(0);
   let acc = step;
@@ -179,7 +180,7 @@ function makeView(shape: number[], kind: number, seed: number, lo = -3, hi = 3):
 }
 
 const to64 = (v: View) => ({ data: f64(v.data), offset: v.offset, strides: v.strides });
-const SHAPES = [[1], [7], [37], [1000], [3, 17], [4, 1, 33], [2, 3, 5, 7], [5, 129], [2, 40000]];
+const SHAPES = [[1], [7], [37], [1000], [3, 17], [4, 1, 33], [2, 3, 5, 7], [5, 129], [2, 40000], [40, 33], [3, 32, 48]];
 
 // Op codes in the order of native/common.h's UnaryOp enum.
 const UNARY_NAMES = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'abs', 'sigmoid', 'tanh', 'silu', 'gelu', 'relu',
@@ -199,7 +200,7 @@ test('native unary: every op on contiguous, offset, transposed, stepped and broa
     let seed = 500;
     for (const [op, p, q, lo, hi] of UNARY_CASES) {
       for (const shape of SHAPES) {
-        for (const kind of [0, 1, 2, 3, 4, 5]) {
+        for (const kind of [0, 1, 2, 3, 4, 5, 6]) {
           const v = makeView(shape, kind, seed++, lo, hi);
           const size = shape.reduce((a, b) => a * b, 1);
           const ref = new Float64Array(size);
