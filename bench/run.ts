@@ -16,6 +16,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as T from '../src/engine/index.js';
+import type { FloatArray } from '../src/engine/dtype.js';
 import { nativeAddon, nativeAvailable } from '../src/engine/kernels/native.js';
 import { Adam, Conv2d, GroupNorm, Layer } from '../src/nn/index.js';
 import { unetCase } from './unet.js';
@@ -49,10 +50,14 @@ export interface BenchCase {
   setup: () => () => void;
   /** torch_bench.py cases to compare with (the first is the ratio's reference). */
   torch: string[];
+  /** The same work as raw kernel calls into preallocated buffers (no tensor allocation, no autograd). */
+  kernel?: () => () => void;
 }
 
 const gen = new T.Generator(1234);
 const randn = (shape: number[], scale = 1) => T.keep(T.mulScalar(T.randn(shape, gen), scale));
+
+const f32 = (t: T.Tensor) => t.data as FloatArray;
 
 function clearGrads(ts: T.Tensor[]): void {
   for (const t of ts) {
@@ -96,12 +101,21 @@ const CASES: BenchCase[] = [
       const a = randn([1024, 1024]), b = randn([1024, 1024]);
       return scoped(() => T.matmul(a, b));
     },
+    kernel: () => {
+      const a = f32(randn([1024, 1024])), b = f32(randn([1024, 1024])), c = new Float32Array(1024 * 1024);
+      return () => T.K.gemm({ transA: false, transB: false, M: 1024, N: 1024, K: 1024, alpha: 1, A: a, aOffset: 0, lda: 1024, strideA: 0,
+        B: b, bOffset: 0, ldb: 1024, strideB: 0, beta: 0, C: c, cOffset: 0, ldc: 1024, strideC: 0, batch: 1 });
+    },
   },
   {
     name: 'conv_fwd', what: 'conv2d 3×3, x 4×128×32×32 → 128 ch, forward', flops: CONV_FLOPS, torch: ['conv_fwd'],
     setup: () => {
       const x = randn([4, 128, 32, 32]), w = randn([128, 128, 3, 3], 0.03), b = randn([128]);
       return scoped(() => T.noGrad(() => T.conv2d(x, w, b, { padding: 1 })));
+    },
+    kernel: () => {
+      const x = f32(randn([4, 128, 32, 32])), w = f32(randn([128, 128, 3, 3], 0.03)), b = f32(randn([128])), out = new Float32Array(4 * 128 * 1024);
+      return () => T.K.conv2dForward(x, 4, 128, 32, 32, w, 128, 3, 3, b, 1, 1, 1, 1, 32, 32, out);
     },
   },
   {
@@ -121,6 +135,11 @@ const CASES: BenchCase[] = [
       const q = randn([8, 1024, 64]), k = randn([8, 1024, 64]), v = randn([8, 1024, 64]);
       return scoped(() => T.noGrad(() => T.attention(q, k, v, 0.125)));
     },
+    kernel: () => {
+      const [q, k, v] = [0, 1, 2].map(() => f32(randn([8, 1024, 64])));
+      const out = new Float32Array(8 * 1024 * 64), lse = new Float32Array(8 * 1024);
+      return () => T.K.attentionForward(q, k, v, 8, 1024, 1024, 64, 64, 0.125, out, lse);
+    },
   },
   {
     name: 'attn_fwdbwd', what: 'attention forward + backward (q, k, v)', flops: 3 * ATTN_FLOPS, torch: ['attn_fwdbwd'],
@@ -138,6 +157,11 @@ const CASES: BenchCase[] = [
     setup: () => {
       const x = randn([4, 128, 32, 32]), w = T.keep(T.addScalar(randn([128], 0.1), 1)), b = randn([128], 0.1);
       return scoped(() => T.noGrad(() => T.groupNorm(x, 32, w, b, 1e-5, true)));
+    },
+    kernel: () => {
+      const x = f32(randn([4, 128, 32, 32])), w = f32(T.keep(T.addScalar(randn([128], 0.1), 1))), b = f32(randn([128], 0.1));
+      const out = new Float32Array(4 * 128 * 1024), mean = new Float32Array(4 * 32), rstd = new Float32Array(4 * 32);
+      return () => T.K.groupNormForward(x, 4, 128, 1024, 32, 1e-5, w, b, true, out, mean, rstd);
     },
   },
   {
@@ -206,7 +230,10 @@ function runTorch(name: string, n: number, w: number): TorchResult {
   }
 }
 
-interface Row { name: string; what: string; ms: number; minMs: number; gflops: number | null; torch: { name: string; ms: number | null; error?: string }[] }
+interface Row {
+  name: string; what: string; ms: number; minMs: number; gflops: number | null; kernelMs: number | null;
+  torch: { name: string; ms: number | null; error?: string }[];
+}
 
 const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
 
@@ -225,7 +252,8 @@ async function main(): Promise<void> {
     const run = c.setup();
     const { n, w } = calibrate(run);
     const t = timeIt(run, n, w);
-    const row: Row = { name: c.name, what: c.what, ms: t.median, minMs: t.min, gflops: c.flops ? c.flops / (t.median * 1e6) : null, torch: [] };
+    const kt = c.kernel ? timeIt(c.kernel(), n, w).median : null;
+    const row: Row = { name: c.name, what: c.what, ms: t.median, minMs: t.min, gflops: c.flops ? c.flops / (t.median * 1e6) : null, kernelMs: kt, torch: [] };
     if (withTorch) {
       for (const tn of c.torch) {
         const r = runTorch(tn, n, w);
@@ -235,7 +263,8 @@ async function main(): Promise<void> {
     }
     rows.push(row);
     const tcols = row.torch.map((x) => (x.ms === null ? `torch ${x.name}: ${x.error}` : `torch ${x.name} ${fmtMs(x.ms)} ms → ratio ${(x.ms / row.ms).toFixed(2)}×`));
-    console.log(`${c.name.padEnd(14)} ${fmtMs(row.ms).padStart(8)} ms${row.gflops ? ` ${row.gflops.toFixed(1).padStart(6)} GFLOP/s` : '                '}   ${tcols.join('   ')}`);
+    const kcol = kt !== null ? `  (kernel alone ${fmtMs(kt)} ms${c.flops ? `, ${(c.flops / (kt * 1e6)).toFixed(1)} GFLOP/s` : ''})` : '';
+    console.log(`${c.name.padEnd(14)} ${fmtMs(row.ms).padStart(8)} ms${row.gflops ? ` ${row.gflops.toFixed(1).padStart(6)} GFLOP/s` : '                '}   ${tcols.join('   ')}${kcol}`);
   }
   if (flag('record')) record(rows, { backend: `${T.backendName()}${info ? ` (${info.isa})` : ''}`, cpu, torchVersion });
 }
@@ -244,14 +273,15 @@ function record(rows: Row[], env: { backend: string; cpu: string; torchVersion: 
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown';
   const dirty = spawnSync('git', ['status', '--porcelain', '--', 'native', 'src/engine', 'bench'], { encoding: 'utf8' }).stdout.trim() ? ' (+ uncommitted changes)' : '';
   const lines = [
-    '| case | what | ours ms | GFLOP/s | torch ms | ratio |',
-    '|---|---|---:|---:|---:|---:|',
+    '| case | what | ours ms | GFLOP/s | torch ms | ratio | kernel alone ms (ratio) |',
+    '|---|---|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const t0 = r.torch[0];
-    lines.push(`| ${r.name} | ${r.what} | ${fmtMs(r.ms)} | ${r.gflops ? r.gflops.toFixed(1) : '—'} | ${t0?.ms != null ? fmtMs(t0.ms) : '—'} | ${t0?.ms != null ? (t0.ms / r.ms).toFixed(2) + '×' : '—'} |`);
+    const kcell = r.kernelMs !== null ? `${fmtMs(r.kernelMs)}${t0?.ms != null ? ` (${(t0.ms / r.kernelMs).toFixed(2)}×)` : ''}` : '';
+    lines.push(`| ${r.name} | ${r.what} | ${fmtMs(r.ms)} | ${r.gflops ? r.gflops.toFixed(1) : '—'} | ${t0?.ms != null ? fmtMs(t0.ms) : '—'} | ${t0?.ms != null ? (t0.ms / r.ms).toFixed(2) + '×' : '—'} | ${kcell} |`);
     for (const t of r.torch.slice(1)) {
-      lines.push(`|  | (vs torch \`${t.name}\`) |  |  | ${t.ms != null ? fmtMs(t.ms) : '—'} | ${t.ms != null ? (t.ms / r.ms).toFixed(2) + '×' : '—'} |`);
+      lines.push(`|  | (vs torch \`${t.name}\`) |  |  | ${t.ms != null ? fmtMs(t.ms) : '—'} | ${t.ms != null ? (t.ms / r.ms).toFixed(2) + '×' : '—'} | |`);
     }
   }
   const table = lines.join('\n');
