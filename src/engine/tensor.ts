@@ -9,13 +9,15 @@
 //   * a disposed tensor throws on any access, naming itself, instead of reading stale memory.
 // Gradients written into leaf tensors (`.grad`) and parameters are never tracked by scopes.
 
-import { allocData, dtypeOf, type DType, type TypedData } from './dtype.js';
+import { dtypeOf, type DType, type TypedData } from './dtype.js';
+import { returnBuffer, takeBuffer } from './pool.js';
 import { contiguousStrides, fmt, forEachOffset, numel, type Shape } from './shape.js';
 
 export class Storage {
   private _data: TypedData | null;
   refs = 0;
-  constructor(data: TypedData) {
+  /** pooled: the engine allocated the buffer, so it may be reused once the last view is disposed. */
+  constructor(data: TypedData, readonly pooled = false) {
     this._data = data;
   }
   get data(): TypedData {
@@ -29,7 +31,9 @@ export class Storage {
     this.refs++;
   }
   release(): void {
-    if (--this.refs <= 0) this._data = null;
+    if (--this.refs > 0 || this._data === null) return;
+    if (this.pooled) returnBuffer(this._data);
+    this._data = null;
   }
 }
 
@@ -147,7 +151,7 @@ export class Tensor {
     for (const s of shape) {
       if (!Number.isInteger(s) || s < 0) throw new RangeError(`tensor: invalid shape ${fmt(shape)}`);
     }
-    return new Tensor(new Storage(allocData(dtype, numel(shape))), shape);
+    return new Tensor(new Storage(takeBuffer(dtype, numel(shape)), true), shape);
   }
 
   get ndim(): number {

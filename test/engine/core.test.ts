@@ -129,3 +129,25 @@ test('integer views copy exactly (int64 beyond 2^53, int32 transposed)', () => {
   const i32 = T.tensor(new Int32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
   assert.deepEqual([...(T.contiguousData(T.transpose(i32)) as Int32Array)], [1, 4, 2, 5, 3, 6]);
 });
+
+test('buffer pool: disposed engine buffers are reused zero-filled; caller buffers are never pooled', () => {
+  const a = T.full([1234], 7);
+  const buf = a.data;
+  a.dispose();
+  const before = T.poolStats().reused;
+  const b = T.empty([1234]);
+  assert.equal(b.data, buf, 'the freed buffer is handed out again');
+  assert.equal(T.poolStats().reused, before + 1);
+  assert.deepEqual(new Set(b.toArray()), new Set([0]), 'reused buffers are zero-filled');
+  // a view keeps the buffer out of the pool until it is disposed too
+  const v = T.reshape(b, [2, 617]);
+  b.dispose();
+  assert.notEqual(T.empty([1234]).data, buf);
+  v.dispose();
+  assert.equal(T.empty([1234]).data, buf);
+  // a caller's array is not recycled
+  const mine = new Float32Array(999).fill(3);
+  T.tensor(mine).dispose();
+  assert.notEqual(T.empty([999]).data, mine);
+  assert.equal(mine[0], 3);
+});
