@@ -9,12 +9,13 @@
 // Tensors stay on disk until asked for (`LazyTensor.load()` / `readInto()`), so a multi-GB checkpoint
 // is never held twice in memory.
 
-import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import * as T from '../engine/index.js';
 import type { DType } from '../engine/dtype.js';
 import { formatLoadReport, type LoadReport, type Module } from '../nn/module.js';
 import { BUILTIN_GLOBALS, PyObject, UnpicklingError, opaqueClass, unpickle, unpickleAt, type PyCallable } from './pickle.js';
-import { decodeElements, ELEMENT_TYPES, parseSafetensorsHeader } from './safetensors.js';
+import { decodeElements, ELEMENT_TYPES, encodeSafetensorsHeader, parseSafetensorsHeader, type HeaderEntry } from './safetensors.js';
+import { writeAll, writeAtomic } from './atomic.js';
 import { ZipReader } from './zip.js';
 
 // ---- element types ---------------------------------------------------------------------------------
@@ -529,44 +530,19 @@ export function loadCheckpointInto(module: Module, ckpt: Checkpoint | string, op
 export function convertToSafetensors(inPath: string, outPath: string, opts: ReadCheckpointOptions = {}): { tensors: number; bytes: number } {
   const c = readCheckpoint(inPath, opts);
   try {
-    const header: Record<string, unknown> = {};
     const meta: Record<string, string> = { format: 'pt' };
     if (c.globalStep !== undefined) meta.global_step = String(c.globalStep);
     if (c.epoch !== undefined) meta.epoch = String(c.epoch);
-    header.__metadata__ = meta;
-    let off = 0;
-    for (const [k, t] of c.stateDict) {
-      const len = t.size * ELEMENT_TYPES[t.fileDtype].bytes;
-      header[k] = { dtype: t.fileDtype, shape: [...t.shape], data_offsets: [off, off + len] };
-      off += len;
-    }
-    let json = JSON.stringify(header);
-    while ((json.length + 8) % 8 !== 0) json += ' ';
-    const hbytes = new TextEncoder().encode(json);
-    const tmp = `${outPath}.tmp-${process.pid}`;
-    let fd = -1;
-    try {
-      fd = openSync(tmp, 'w');
-      const len = new Uint8Array(8);
-      new DataView(len.buffer).setBigUint64(0, BigInt(hbytes.byteLength), true);
-      writeSync(fd, len);
-      writeSync(fd, hbytes);
+    const entries = [...c.stateDict].map(([k, t]): [string, HeaderEntry] => [k, { dtype: t.fileDtype, shape: t.shape, bytes: t.size * ELEMENT_TYPES[t.fileDtype].bytes }]);
+    const head = encodeSafetensorsHeader(entries, meta);
+    writeAtomic(outPath, (fd) => {
+      writeAll(fd, head);
       for (const [, t] of c.stateDict) writeAll(fd, t.rawBytes());
-      closeSync(fd);
-      fd = -1;
-      renameSync(tmp, outPath);
-    } catch (e) {
-      if (fd >= 0) closeSync(fd);
-      try { unlinkSync(tmp); } catch { /* already gone */ }
-      throw e;
-    }
-    return { tensors: c.stateDict.size, bytes: 8 + hbytes.byteLength + off };
+    });
+    const off = entries.reduce((n, [, e]) => n + e.bytes, 0);
+    return { tensors: c.stateDict.size, bytes: head.byteLength + off };
   } finally {
     c.close();
   }
 }
 
-function writeAll(fd: number, b: Uint8Array): void {
-  let done = 0;
-  while (done < b.byteLength) done += writeSync(fd, b, done, Math.min(b.byteLength - done, 1 << 30));
-}

@@ -5,7 +5,8 @@
 // Tensor conventions are the reference's: images enter the models as NCHW float32 in [-1, 1]
 // (x/127.5 − 1) and leave as uint8 through clamp((x+1)/2, 0, 1)·255 with truncation (not rounding).
 
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.js';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
 import * as T from '../engine/index.js';
@@ -56,9 +57,7 @@ export function writePng(path: string, img: Image, text: Record<string, string> 
   rgba.forEach((v, i) => (png.data[i] = v));
   const encoded = PNG.sync.write(png, { colorType: img.channels === 4 ? 6 : img.channels === 3 ? 2 : 0 });
   const out = insertTextChunks(encoded, text);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, out);
-  renameSync(tmp, path);
+  writeFileAtomic(path, out);
 }
 
 /** The text chunks (tEXt, and uncompressed iTXt) of a PNG file. */

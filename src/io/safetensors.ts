@@ -1,7 +1,8 @@
 // safetensors: little-endian u64 header length N, N bytes of JSON header
 // ({name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {...}}), then raw data.
 
-import { closeSync, openSync, readFileSync, renameSync, writeSync, unlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.js';
 import type { DType, TypedData } from '../engine/dtype.js';
 import * as T from '../engine/index.js';
 
@@ -125,26 +126,44 @@ export function halfToFloat(bytes: Uint8Array, bf16: boolean): Float32Array {
   return out;
 }
 
-export function serializeSafetensors(tensors: Map<string, T.Tensor> | Record<string, T.Tensor>, metadata?: Record<string, string>): Uint8Array {
-  const entries = [...(tensors instanceof Map ? tensors : new Map(Object.entries(tensors)))];
+export interface HeaderEntry {
+  dtype: string;
+  shape: readonly number[];
+  /** Size in bytes of the tensor's data. */
+  bytes: number;
+}
+
+/**
+ * The bytes before the data section: u64 header length + JSON header (padded with spaces so the data
+ * starts 8-byte aligned). Entries' data follow in the given order.
+ */
+export function encodeSafetensorsHeader(entries: [string, HeaderEntry][], metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let off = 0;
-  const datas: Uint8Array[] = [];
-  for (const [name, t] of entries) {
-    const d = T.contiguousData(t);
-    const bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-    header[name] = { dtype: TO_ST[t.dtype], shape: [...t.shape], data_offsets: [off, off + bytes.byteLength] };
-    datas.push(bytes);
-    off += bytes.byteLength;
+  for (const [name, e] of entries) {
+    header[name] = { dtype: e.dtype, shape: [...e.shape], data_offsets: [off, off + e.bytes] };
+    off += e.bytes;
   }
   let json = JSON.stringify(header);
-  while ((json.length + 8) % 8 !== 0) json += ' '; // align the data section to 8 bytes
+  while ((json.length + 8) % 8 !== 0) json += ' ';
   const hbytes = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + hbytes.byteLength + off);
+  const out = new Uint8Array(8 + hbytes.byteLength);
   new DataView(out.buffer).setBigUint64(0, BigInt(hbytes.byteLength), true);
   out.set(hbytes, 8);
-  let p = 8 + hbytes.byteLength;
+  return out;
+}
+
+export function serializeSafetensors(tensors: Map<string, T.Tensor> | Record<string, T.Tensor>, metadata?: Record<string, string>): Uint8Array {
+  const entries = [...(tensors instanceof Map ? tensors : new Map(Object.entries(tensors)))];
+  const datas = entries.map(([, t]) => {
+    const d = T.contiguousData(t);
+    return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  });
+  const head = encodeSafetensorsHeader(entries.map(([name, t], i) => [name, { dtype: TO_ST[t.dtype], shape: t.shape, bytes: datas[i].byteLength }]), metadata);
+  const out = new Uint8Array(head.byteLength + datas.reduce((n, d) => n + d.byteLength, 0));
+  out.set(head, 0);
+  let p = head.byteLength;
   for (const d of datas) {
     out.set(d, p);
     p += d.byteLength;
@@ -157,18 +176,4 @@ export function writeSafetensors(path: string, tensors: Map<string, T.Tensor> | 
   writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
 
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd = -1;
-  try {
-    fd = openSync(tmp, 'w');
-    writeSync(fd, bytes);
-    closeSync(fd);
-    fd = -1;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd >= 0) closeSync(fd);
-    try { unlinkSync(tmp); } catch { /* already gone */ }
-    throw e;
-  }
-}
+export { writeFileAtomic };
