@@ -6,10 +6,16 @@ import type { Module } from '../nn/index.js';
 import { buildFromConfigFile } from '../models/targets.js';
 import type { GoldenCase } from './types.js';
 
-/** Build the module described by the case's config.yaml. */
-export function buildCaseModel<M = Module>(c: GoldenCase): M {
+type ModelClass<M> = abstract new (...args: any[]) => M;
+
+/** Build the module described by the case's config.yaml; it must be an instance of one of `classes`. */
+export function buildCaseModel<M extends Module>(c: GoldenCase, ...classes: ModelClass<M>[]): M {
   if (!c.configPath) throw new Error(`${c.dir}: this kind needs a config.yaml`);
-  return buildFromConfigFile<M>(c.configPath);
+  const m = buildFromConfigFile<Module>(c.configPath);
+  if (!classes.some((k) => m instanceof k)) {
+    throw new Error(`${c.dir}: config.yaml builds a ${m.constructor.name}, this kind needs ${classes.map((k) => k.name).join(' or ')}`);
+  }
+  return m as M;
 }
 
 /** Load the case's weights (strict: every key must match) into `m`. */
@@ -19,9 +25,9 @@ export function loadCaseWeights(c: GoldenCase, m: Module, opts: LoadOptions = {}
 }
 
 /** Build from config.yaml and load the weights. */
-export function caseModel<M extends Module>(c: GoldenCase, opts: LoadOptions = {}): M {
-  const m = buildCaseModel<M>(c);
-  loadCaseWeights(c, m, opts);
+export function caseModel<M extends Module>(c: GoldenCase, ...classes: ModelClass<M>[]): M {
+  const m = buildCaseModel<M>(c, ...classes);
+  loadCaseWeights(c, m);
   return m;
 }
 

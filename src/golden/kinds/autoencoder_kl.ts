@@ -9,8 +9,7 @@ export const autoencoderKL: GoldenKind = {
   describe: 'AutoencoderKL: posterior (mean, logvar), z = mean + std·noise, decode(z), decode(mean), kl',
   run: (c) =>
     T.noGrad(() => {
-      const m = caseModel<AutoencoderKL>(c);
-      if (!(m instanceof AutoencoderKL)) throw new Error(`${c.dir}: config.yaml does not build an AutoencoderKL`);
+      const m = caseModel(c, AutoencoderKL);
       m.eval();
       const posterior = m.encode(ioTensor(c, 'x'));
       const z = posterior.sample(ioTensor(c, 'noise'));

@@ -10,8 +10,7 @@ export const bertEmbedder: GoldenKind = {
   describe: 'BERTEmbedder: token ids → TransformerWrapper embeddings (learned positions, pre-norm encoder, final LayerNorm)',
   run: (c) =>
     T.noGrad(() => {
-      const m = caseModel<BERTEmbedder>(c);
-      if (!(m instanceof BERTEmbedder)) throw new Error(`${c.dir}: config.yaml does not build a BERTEmbedder`);
+      const m = caseModel(c, BERTEmbedder);
       m.eval();
       return [{ name: 'out', actual: m.forward(ioTensor(c, 'tokens')) }];
     }),

@@ -12,8 +12,7 @@ export const discriminator: GoldenKind = {
   describe: 'NLayerDiscriminator: logits in training mode (batch statistics), then eval mode (updated running statistics)',
   run: (c) =>
     T.noGrad(() => {
-      const d = caseModel<NLayerDiscriminator>(c);
-      if (!(d instanceof NLayerDiscriminator)) throw new Error(`${c.dir}: config.yaml does not build an NLayerDiscriminator`);
+      const d = caseModel(c, NLayerDiscriminator);
       const x = ioTensor(c, 'x');
       const outEval = d.eval().forward(x);
       const outTrain = d.train().forward(x);

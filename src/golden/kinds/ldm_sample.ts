@@ -28,8 +28,7 @@ export const ldmSample: GoldenKind = {
   describe: 'LatentDiffusion: DDIM/PLMS from x_T with classifier-free guidance, decode; live and EMA weights',
   run: (c) =>
     T.noGrad(() => {
-      const m = buildCaseModel<LatentDiffusion>(c);
-      if (!(m instanceof LatentDiffusion)) throw new Error(`${c.dir}: config.yaml does not build a LatentDiffusion`);
+      const m = buildCaseModel(c, LatentDiffusion);
       m.eval();
       const spec = c.spec as { sampler: SamplerName; steps: number; eta?: number; guidance_scale?: number; cond?: unknown; uncond?: unknown };
       const run = () => {

@@ -22,8 +22,7 @@ export function trainableParameters(m: LatentDiffusion): Parameter[] {
 export const ldmTrainStep: GoldenKind = {
   describe: 'LatentDiffusion.p_losses → backward → AdamW step: loss, gradients and updated watched parameters',
   run: (c) => {
-    const m = buildCaseModel<LatentDiffusion>(c);
-    if (!(m instanceof LatentDiffusion)) throw new Error(`${c.dir}: config.yaml does not build a LatentDiffusion`);
+    const m = buildCaseModel(c, LatentDiffusion);
     loadCaseWeights(c, m);
     m.train();
     const spec = c.spec as { optimizer: { name: string; lr: number; betas: [number, number]; eps: number; weight_decay: number }; cond?: unknown; watched: string[] };

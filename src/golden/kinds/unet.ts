@@ -10,8 +10,7 @@ export const unet: GoldenKind = {
   describe: 'UNetModel: out = unet(x, t, context?, y?) (cross-attention, class labels, scale-shift norm, resblock up/down)',
   run: (c) =>
     T.noGrad(() => {
-      const m = caseModel<UNetModel>(c);
-      if (!(m instanceof UNetModel)) throw new Error(`${c.dir}: config.yaml does not build a UNetModel`);
+      const m = caseModel(c, UNetModel);
       m.eval();
       const out = m.forward(ioTensor(c, 'x'), ioTensor(c, 't'), c.io.get('context') ?? null, c.io.get('y') ?? null);
       return [{ name: 'out', actual: out }];

@@ -10,8 +10,7 @@ export const vq: GoldenKind = {
   describe: 'VQModel(Interface): pre-quantization latent, nearest-codebook quantization (indices exact), decode with and without quantization',
   run: (c) =>
     T.noGrad(() => {
-      const m = caseModel<VQModelInterface | VQModel>(c);
-      if (!(m instanceof VQModelInterface || m instanceof VQModel)) throw new Error(`${c.dir}: config.yaml does not build a VQModel`);
+      const m = caseModel<VQModelInterface | VQModel>(c, VQModelInterface, VQModel);
       m.eval();
       const h = m.encodeToPrequant(ioTensor(c, 'x'));
       const q = m.quantize.forward(h);
