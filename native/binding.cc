@@ -132,6 +132,25 @@ struct Args {
     }
     return p;
   }
+  // An Int32Array that must hold at least `need` elements.
+  std::int32_t* i32n(size_t i, idx_t need) {
+    bool is = false;
+    if (i < argc) napi_is_typedarray(env, argv[i], &is);
+    napi_typedarray_type type = napi_float32_array;
+    size_t n = 0;
+    void* data = nullptr;
+    if (is) napi_get_typedarray_info(env, argv[i], &type, &n, &data, nullptr, nullptr);
+    if (!is || type != napi_int32_array) {
+      fail("type", "expected an Int32Array");
+      return nullptr;
+    }
+    if ((idx_t)n < need) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "argument %zu holds %lld elements, needs %lld", i, (long long)n, (long long)need);
+      fail("range", msg);
+    }
+    return static_cast<std::int32_t*>(data);
+  }
   // An array of integers (shape or strides).
   int intArray(size_t i, idx_t* out, int maxn) {
     bool is = false;
@@ -529,6 +548,108 @@ napi_value AttentionBackward(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+// upsampleNearestForward(x, NC, H, W, s, out) / upsampleNearestBackward(gy, NC, H, W, s, gx)
+napi_value UpsampleNearest(napi_env env, napi_callback_info info, bool backward) {
+  Args a(env, info, backward ? "upsampleNearestBackward" : "upsampleNearestForward");
+  a.need(6);
+  idx_t NC = a.count(1), H = a.count(2), W = a.count(3), s = a.count(4);
+  if (a.failed) return nullptr;
+  if (s < 1) return a.fail("range", "scale must be at least 1"), nullptr;
+  const idx_t small = NC * H * W, big = small * s * s;
+  const float* src = a.f32n(0, backward ? big : small);
+  float* dst = a.f32n(5, backward ? small : big);
+  if (a.failed) return nullptr;
+  if (small > 0) (backward ? active->upsampleNearestBackward : active->upsampleNearestForward)(src, NC, H, W, s, dst);
+  return undef(env);
+}
+napi_value UpsampleNearestForward(napi_env env, napi_callback_info info) { return UpsampleNearest(env, info, false); }
+napi_value UpsampleNearestBackward(napi_env env, napi_callback_info info) { return UpsampleNearest(env, info, true); }
+
+// avgPool2dForward(x, NC, H, W, k, stride, OH, OW, out) / avgPool2dBackward(gy, NC, H, W, k, stride, OH, OW, gx)
+napi_value AvgPool2d(napi_env env, napi_callback_info info, bool backward) {
+  Args a(env, info, backward ? "avgPool2dBackward" : "avgPool2dForward");
+  a.need(9);
+  idx_t NC = a.count(1), H = a.count(2), W = a.count(3), k = a.count(4), st = a.count(5), OH = a.count(6), OW = a.count(7);
+  if (a.failed) return nullptr;
+  if (k < 1 || st < 1) return a.fail("range", "kernel and stride must be at least 1"), nullptr;
+  // Every window must lie inside the image.
+  if ((OH > 0 && (OH - 1) * st + k > H) || (OW > 0 && (OW - 1) * st + k > W)) {
+    return a.fail("range", "output size reaches outside the input"), nullptr;
+  }
+  const idx_t in = NC * H * W, out = NC * OH * OW;
+  const float* src = a.f32n(0, backward ? out : in);
+  float* dst = a.f32n(8, backward ? in : out);
+  if (a.failed) return nullptr;
+  if (backward) {
+    if (in > 0) active->avgPool2dBackward(src, NC, H, W, k, st, OH, OW, dst);
+  } else if (out > 0) {
+    active->avgPool2dForward(src, NC, H, W, k, st, OH, OW, dst);
+  }
+  return undef(env);
+}
+napi_value AvgPool2dForward(napi_env env, napi_callback_info info) { return AvgPool2d(env, info, false); }
+napi_value AvgPool2dBackward(napi_env env, napi_callback_info info) { return AvgPool2d(env, info, true); }
+
+// bilinearForward(x, NC, H, W, OH, OW, scaleH, scaleW, out) / bilinearBackward(gy, NC, H, W, OH, OW, scaleH, scaleW, gx)
+napi_value Bilinear(napi_env env, napi_callback_info info, bool backward) {
+  Args a(env, info, backward ? "bilinearBackward" : "bilinearForward");
+  a.need(9);
+  idx_t NC = a.count(1), H = a.count(2), W = a.count(3), OH = a.count(4), OW = a.count(5);
+  double scaleH = a.num(6), scaleW = a.num(7);
+  if (a.failed) return nullptr;
+  if (!(scaleH >= 0) || !(scaleW >= 0) || std::isinf(scaleH) || std::isinf(scaleW)) {
+    return a.fail("range", "scales must be finite and non-negative"), nullptr;
+  }
+  const idx_t in = NC * H * W, out = NC * OH * OW;
+  if (out > 0 && in == 0) return a.fail("range", "empty input"), nullptr;
+  const float* src = a.f32n(0, backward ? out : in);
+  float* dst = a.f32n(8, backward ? in : out);
+  if (a.failed) return nullptr;
+  if (backward) {
+    if (in > 0) active->bilinearBackward(src, NC, H, W, OH, OW, scaleH, scaleW, dst);
+  } else if (out > 0) {
+    active->bilinearForward(src, NC, H, W, OH, OW, scaleH, scaleW, dst);
+  }
+  return undef(env);
+}
+napi_value BilinearForward(napi_env env, napi_callback_info info) { return Bilinear(env, info, false); }
+napi_value BilinearBackward(napi_env env, napi_callback_info info) { return Bilinear(env, info, true); }
+
+// extreme(x, outer, n, inner, out, idx, isMax)
+napi_value Extreme(napi_env env, napi_callback_info info) {
+  Args a(env, info, "extreme");
+  a.need(7);
+  idx_t outer = a.count(1), n = a.count(2), inner = a.count(3);
+  bool isMax = a.flag(6);
+  if (a.failed) return nullptr;
+  if (n == 0 && outer * inner > 0) return a.fail("range", "reduction over an empty axis"), nullptr;
+  if (n > 0x7fffffff) return a.fail("range", "axis too long for int32 indices"), nullptr;
+  const float* x = a.f32n(0, outer * n * inner);
+  float* out = a.f32n(4, outer * inner);
+  std::int32_t* idx = a.i32n(5, outer * inner);
+  if (a.failed) return nullptr;
+  active->extreme(x, outer, n, inner, out, idx, isMax);
+  return undef(env);
+}
+
+// adamUpdate(w, wOff, grad, m, v, vmax|null, n, beta1, beta2, eps, stepSize, bc2sqrt, l2, decay, sign)
+napi_value AdamUpdate(napi_env env, napi_callback_info info) {
+  Args a(env, info, "adamUpdate");
+  a.need(15);
+  idx_t wOff = a.count(1), n = a.count(6);
+  ldm::AdamHyper h;
+  h.beta1 = a.num(7), h.beta2 = a.num(8), h.eps = a.num(9), h.stepSize = a.num(10), h.bc2sqrt = a.num(11);
+  h.l2 = a.num(12), h.decay = a.num(13), h.sign = a.num(14);
+  float* w = a.f32n(0, wOff + n);
+  const float* g = a.f32n(2, n);
+  float* m = a.f32n(3, n);
+  float* v = a.f32n(4, n);
+  float* vmax = a.f32n(5, n, true);
+  if (a.failed) return nullptr;
+  active->adamUpdate(w + wOff, g, m, v, vmax, n, h);
+  return undef(env);
+}
+
 // setIsa(name) → true when that kernel set is compiled in and this CPU runs it.
 napi_value SetIsa(napi_env env, napi_callback_info info) {
   Args a(env, info, "setIsa");
@@ -595,6 +716,14 @@ napi_value Info(napi_env env, napi_callback_info) {
       {"softmaxBackward", t->softmaxBackward != nullptr},
       {"attentionForward", t->attentionForward != nullptr},
       {"attentionBackward", t->attentionBackward != nullptr},
+      {"upsampleNearestForward", t->upsampleNearestForward != nullptr},
+      {"upsampleNearestBackward", t->upsampleNearestBackward != nullptr},
+      {"avgPool2dForward", t->avgPool2dForward != nullptr},
+      {"avgPool2dBackward", t->avgPool2dBackward != nullptr},
+      {"bilinearForward", t->bilinearForward != nullptr},
+      {"bilinearBackward", t->bilinearBackward != nullptr},
+      {"extreme", t->extreme != nullptr},
+      {"adamUpdate", t->adamUpdate != nullptr},
   };
   napi_value karr;
   napi_create_array(env, &karr);
@@ -655,6 +784,14 @@ NAPI_MODULE_INIT() {
       {"softmaxBackward", SoftmaxBackward},
       {"attentionForward", AttentionForward},
       {"attentionBackward", AttentionBackward},
+      {"upsampleNearestForward", UpsampleNearestForward},
+      {"upsampleNearestBackward", UpsampleNearestBackward},
+      {"avgPool2dForward", AvgPool2dForward},
+      {"avgPool2dBackward", AvgPool2dBackward},
+      {"bilinearForward", BilinearForward},
+      {"bilinearBackward", BilinearBackward},
+      {"extreme", Extreme},
+      {"adamUpdate", AdamUpdate},
       {"setIsa", SetIsa},
       {"setThreads", SetThreads},
       {"info", Info},

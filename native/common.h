@@ -36,6 +36,12 @@ struct ConvGeom {
   idx_t N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW;
 };
 
+// Adam / AdamW step constants (see native/optim.inc): stepSize = lr / (1 − β1ᵗ), bc2sqrt = √(1 − β2ᵗ),
+// l2 = Adam's L2 weight decay, decay = AdamW's 1 − lr·wd (1 for Adam), sign = −1 to maximise.
+struct AdamHyper {
+  double beta1, beta2, eps, stepSize, bc2sqrt, l2, decay, sign;
+};
+
 struct KernelTable {
   const char* name;
   void (*gemm)(const GemmArgs& g);
@@ -65,6 +71,18 @@ struct KernelTable {
   void (*attentionBackward)(const float* q, const float* k, const float* v, const float* out, const float* gout,
                             const float* lse, idx_t B, idx_t Lq, idx_t Lk, idx_t D, idx_t Dv, float scale, float* gq,
                             float* gk, float* gv);
+  void (*upsampleNearestForward)(const float* x, idx_t NC, idx_t H, idx_t W, idx_t s, float* out);
+  void (*upsampleNearestBackward)(const float* gy, idx_t NC, idx_t H, idx_t W, idx_t s, float* gx);
+  void (*avgPool2dForward)(const float* x, idx_t NC, idx_t H, idx_t W, idx_t k, idx_t stride, idx_t OH, idx_t OW,
+                           float* out);
+  void (*avgPool2dBackward)(const float* gy, idx_t NC, idx_t H, idx_t W, idx_t k, idx_t stride, idx_t OH, idx_t OW,
+                            float* gx);
+  void (*bilinearForward)(const float* x, idx_t NC, idx_t H, idx_t W, idx_t OH, idx_t OW, double scaleH,
+                          double scaleW, float* out);
+  void (*bilinearBackward)(const float* gy, idx_t NC, idx_t H, idx_t W, idx_t OH, idx_t OW, double scaleH,
+                           double scaleW, float* gx);
+  void (*extreme)(const float* x, idx_t outer, idx_t n, idx_t inner, float* out, std::int32_t* idx, bool isMax);
+  void (*adamUpdate)(float* w, const float* grad, float* m, float* v, float* vmax, idx_t n, const AdamHyper& h);
 };
 
 // ---- thread pool (threadpool.cc) ----

@@ -6,6 +6,7 @@
 // leaves views of graph tensors); they are read through T.contiguousData.
 
 import * as T from '../engine/index.js';
+import { nativeAdamUpdate } from '../engine/kernels/native.js';
 
 type FloatArray = Float32Array | Float64Array;
 type Hyper = Record<string, number | boolean>;
@@ -247,6 +248,14 @@ function adamUpdate(p: T.Tensor, w: FloatArray, grad: FloatArray, st: ParamState
   const stepSize = lr / bc1;
   const sign = o.maximize ? -1 : 1;
   const off = p.offset, n = p.size;
+  // float32 state: the native fused update (same arithmetic in double, bit-identical results).
+  const fused = w instanceof Float32Array && grad instanceof Float32Array && m instanceof Float32Array && v instanceof Float32Array &&
+    (vmax === null || vmax instanceof Float32Array) ? nativeAdamUpdate() : null;
+  if (fused) {
+    fused(w as Float32Array, off, grad as Float32Array, m as Float32Array, v as Float32Array, vmax as Float32Array | null, n,
+      beta1, beta2, eps, stepSize, bc2sqrt, l2, decay, sign);
+    return;
+  }
   for (let i = 0; i < n; i++) {
     let wi = w[off + i];
     const g = sign * grad[i] + l2 * wi;

@@ -3,8 +3,10 @@
 // float64 on the same float32 inputs; tolerances scale with the size of the sums involved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tsKernels } from '../../src/engine/kernels/index.js';
-import { nativeAddon, nativeAvailable, nativeLoadError, type NativeAddon } from '../../src/engine/kernels/native.js';
+import * as T from '../../src/engine/index.js';
+import { backendName, tsKernels, useReferenceKernels } from '../../src/engine/kernels/index.js';
+import { nativeAdamUpdate, nativeAddon, nativeAvailable, nativeLoadError, useNativeKernels, type NativeAddon } from '../../src/engine/kernels/native.js';
+import { Adam, AdamW, Parameter, type Optimizer } from '../../src/nn/index.js';
 
 const required = process.env.CI === 'true' || process.env.LDM_REQUIRE_NATIVE === '1';
 const available = nativeAvailable();
@@ -490,4 +492,161 @@ test('native group / layer norm stay accurate for inputs with a large mean', { s
     close(lrstd, lr, `layerNorm[${isa}] rstd, mean 1000`, 1e-5, 0);
     close(lout, lref, `layerNorm[${isa}] out, mean 1000`, 0, 3e-4);
   });
+});
+
+// ---- resampling -------------------------------------------------------------------------------------------
+
+test('native nearest upsampling and average pooling, forward and backward (odd sizes, every factor)', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 8000;
+    for (const [NC, H, W, s] of [[1, 1, 1, 2], [3, 5, 7, 2], [2, 4, 17, 2], [130, 8, 8, 2], [1, 3, 33, 3], [4, 6, 5, 1], [2, 16, 40, 2], [1, 2, 3, 4]]) {
+      const what = `upsample[${isa}] ${NC}x${H}x${W} s${s}`;
+      const x = rand32(NC * H * W, seed++);
+      const ref = new Float64Array(NC * H * W * s * s), out = new Float32Array(ref.length).fill(NaN);
+      tsKernels.upsampleNearestForward(f64(x), NC, H, W, s, ref);
+      n.upsampleNearestForward(x, NC, H, W, s, out);
+      close(out, ref, `${what} forward`, 0, 0);
+      const gy = rand32(ref.length, seed++);
+      const gref = new Float64Array(NC * H * W), gx = new Float32Array(gref.length).fill(NaN);
+      tsKernels.upsampleNearestBackward(f64(gy), NC, H, W, s, gref);
+      n.upsampleNearestBackward(gy, NC, H, W, s, gx);
+      close(gx, gref, `${what} backward`, 1e-6, 1e-6);
+    }
+    for (const [NC, H, W, k, st] of [[1, 2, 2, 2, 2], [3, 7, 9, 2, 2], [130, 8, 8, 2, 2], [2, 9, 10, 3, 3], [2, 9, 11, 3, 2], [1, 8, 9, 2, 3],
+      [4, 5, 5, 1, 1], [2, 33, 35, 2, 2], [1, 6, 6, 6, 6]]) {
+      const OH = Math.floor((H - k) / st) + 1, OW = Math.floor((W - k) / st) + 1;
+      const what = `avgPool[${isa}] ${NC}x${H}x${W} k${k} s${st}`;
+      const x = rand32(NC * H * W, seed++);
+      const ref = new Float64Array(NC * OH * OW), out = new Float32Array(ref.length).fill(NaN);
+      tsKernels.avgPool2dForward(f64(x), NC, H, W, k, st, OH, OW, ref);
+      n.avgPool2dForward(x, NC, H, W, k, st, OH, OW, out);
+      close(out, ref, `${what} forward`, 1e-6, 1e-6);
+      const gy = rand32(ref.length, seed++);
+      const gref = new Float64Array(NC * H * W), gx = new Float32Array(gref.length).fill(NaN);
+      tsKernels.avgPool2dBackward(f64(gy), NC, H, W, k, st, OH, OW, gref);
+      n.avgPool2dBackward(gy, NC, H, W, k, st, OH, OW, gx);
+      close(gx, gref, `${what} backward`, 1e-6, 1e-6);
+    }
+  });
+});
+
+test('native bilinear interpolation (align_corners = false), forward and backward, up and down', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 8500;
+    // [NC, H, W, OH, OW, scale factor or null (size given)]
+    for (const [NC, H, W, OH, OW, f] of [[2, 4, 5, 8, 10, null], [3, 7, 9, 3, 4, null], [1, 5, 5, 7, 7, 1.5], [70, 16, 16, 32, 32, null],
+      [2, 1, 6, 3, 2, null], [1, 9, 13, 9, 13, null], [2, 6, 6, 4, 4, 0.75]] as [number, number, number, number, number, number | null][]) {
+      const sh = f === null ? H / OH : 1 / f, sw = f === null ? W / OW : 1 / f;
+      const what = `bilinear[${isa}] ${NC}x${H}x${W} → ${OH}x${OW}${f === null ? '' : ` factor ${f}`}`;
+      const x = rand32(NC * H * W, seed++);
+      const ref = new Float64Array(NC * OH * OW), out = new Float32Array(ref.length).fill(NaN);
+      tsKernels.bilinearForward(f64(x), NC, H, W, OH, OW, sh, sw, ref);
+      n.bilinearForward(x, NC, H, W, OH, OW, sh, sw, out);
+      close(out, ref, `${what} forward`, 1e-6, 1e-6);
+      const gy = rand32(ref.length, seed++);
+      const gref = new Float64Array(NC * H * W), gx = new Float32Array(gref.length).fill(NaN);
+      tsKernels.bilinearBackward(f64(gy), NC, H, W, OH, OW, sh, sw, gref);
+      n.bilinearBackward(gy, NC, H, W, OH, OW, sh, sw, gx);
+      close(gx, gref, `${what} backward`, 1e-5, 1e-6);
+    }
+  });
+});
+
+test('native resampling refuses outputs that do not fit', { skip }, () => {
+  const n = nativeAddon();
+  assert.throws(() => n.upsampleNearestForward(new Float32Array(4), 1, 2, 2, 2, new Float32Array(15)), RangeError);
+  assert.throws(() => n.avgPool2dForward(new Float32Array(16), 1, 4, 4, 2, 2, 3, 2, new Float32Array(6)), RangeError);
+  assert.throws(() => n.avgPool2dBackward(new Float32Array(4), 1, 4, 4, 2, 2, 2, 2, new Float32Array(15)), RangeError);
+  assert.throws(() => n.bilinearForward(new Float32Array(4), 1, 2, 2, 4, 4, 0.5, 0.5, new Float32Array(15)), RangeError);
+});
+
+// ---- max / min with index ---------------------------------------------------------------------------------
+
+test('native max / min with first index: ties, NaN, ±0, ±Infinity, rows and columns', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 9000;
+    const r = rng(91);
+    for (const [outer, len, inner] of [[1, 1, 1], [3, 7, 1], [2, 15, 1], [2, 16, 1], [5, 17, 1], [4, 33, 1], [3, 1000, 1], [600, 64, 1],
+      [2, 8192, 1], [2, 5, 3], [3, 40, 17], [2, 9, 16], [1, 3, 100], [64, 20, 40]]) {
+      for (const kind of ['random', 'ties', 'nan', 'special']) {
+        const x = rand32(outer * len * inner, seed++);
+        if (kind === 'ties') x.forEach((v, i) => (x[i] = Math.round(v * 2))); // values in {-2, …, 2}: many equal extremes
+        if (kind === 'nan') for (let k = 0; k < Math.max(1, (x.length / 50) | 0); k++) x[Math.floor(r() * x.length)] = NaN;
+        if (kind === 'special') {
+          x.forEach((v, i) => (x[i] = [0, -0, Infinity, -Infinity, 1, -1][Math.floor(r() * 6)]));
+        }
+        for (const isMax of [true, false]) {
+          const what = `extreme[${isa}] ${outer}x${len}x${inner} ${kind} ${isMax ? 'max' : 'min'}`;
+          const ref = new Float32Array(outer * inner), refIdx = new Int32Array(outer * inner);
+          tsKernels.extreme(x, outer, len, inner, ref, refIdx, isMax);
+          const out = new Float32Array(outer * inner).fill(7), idx = new Int32Array(outer * inner).fill(-1);
+          n.extreme(x, outer, len, inner, out, idx, isMax);
+          assert.deepEqual([...idx], [...refIdx], `${what}: indices`);
+          for (let i = 0; i < out.length; i++) assert.ok(Object.is(out[i], ref[i]), `${what}: value ${i}: ${out[i]} vs ${ref[i]}`);
+        }
+      }
+    }
+    assert.throws(() => n.extreme(new Float32Array(6), 2, 3, 1, new Float32Array(2), new Int32Array(1), true), RangeError);
+    assert.throws(() => n.extreme(new Float32Array(6), 2, 3, 1, new Float32Array(2), new Float32Array(2) as unknown as Int32Array, true), TypeError);
+  });
+});
+
+// ---- fused Adam / AdamW -------------------------------------------------------------------------------------
+
+test('native Adam / AdamW update is bit-identical to the TypeScript loop (amsgrad, maximize, L2 and decoupled decay)', { skip }, () => {
+  const wasNative = backendName() === 'native';
+  const sizes = [1, 17, 100003]; // the last crosses the kernel's 32768-element chunks (several threads)
+  type Make = (ps: T.Tensor[]) => Optimizer<Record<string, number | boolean>>;
+  const configs: [string, Make][] = [
+    ['Adam', (ps) => new Adam(ps, { lr: 1e-3 })],
+    ['Adam L2 + amsgrad', (ps) => new Adam(ps, { lr: 3e-3, weight_decay: 0.1, amsgrad: true })],
+    ['AdamW', (ps) => new AdamW(ps, { lr: 1e-4 })],
+    ['AdamW betas, eps, wd, maximize', (ps) => new AdamW(ps, { lr: 2e-2, betas: [0.5, 0.95], eps: 1e-6, weight_decay: 0.3, maximize: true })],
+    ['AdamW amsgrad', (ps) => new AdamW(ps, { lr: 1e-3, amsgrad: true })],
+  ];
+  // Three steps from the same start with the same gradients (spanning 1e-9 … 1e3 in size, with zeros).
+  const run = (make: Make, seed: number): Float32Array[] => {
+    const base = T.tensor(rand32(3 * 7, seed), [3, 7]);
+    const view = T.slice(base, 0, 1, 2); // a contiguous parameter at storage offset 7
+    assert.ok(view.isContiguous() && view.offset === 7);
+    const ps: T.Tensor[] = [...sizes.map((n, i) => new Parameter(T.tensor(rand32(n, seed + 1 + i), [n]))), view];
+    const opt = make(ps);
+    const r = rng(seed);
+    for (let step = 0; step < 3; step++) {
+      for (const p of ps) {
+        const g = rand32(p.size, seed + 10 * step + p.size);
+        g.forEach((v, i) => (g[i] = r() < 0.05 ? 0 : v * 10 ** Math.floor(r() * 13 - 9)));
+        p.grad?.dispose();
+        p.grad = T.keep(T.tensor(g, [...p.shape]));
+      }
+      opt.step();
+    }
+    const out = ps.map((p) => Float32Array.from(T.contiguousData(p) as Float32Array));
+    for (const p of ps) for (const b of Object.values(opt.state.get(p)!.buffers)) out.push(Float32Array.from(b as Float32Array));
+    return out;
+  };
+  const bits = (a: Float32Array) => [...new Uint32Array(a.buffer, a.byteOffset, a.length)];
+  try {
+    let seed = 9500;
+    for (const [name, make] of configs) {
+      useReferenceKernels();
+      assert.equal(nativeAdamUpdate(), null, 'reference kernels keep the TypeScript loop');
+      const ref = run(make, seed);
+      useNativeKernels();
+      eachIsa((_n, isa) => {
+        assert.notEqual(nativeAdamUpdate(), null, 'native kernels use the fused update');
+        const got = run(make, seed);
+        assert.equal(got.length, ref.length);
+        got.forEach((g, k) => assert.deepEqual(bits(g), bits(ref[k]), `${name}[${isa}]: array ${k} differs from the TypeScript loop`));
+      });
+      seed += 100;
+    }
+  } finally {
+    if (wasNative) useNativeKernels();
+    else useReferenceKernels();
+  }
+  const n = nativeAddon();
+  const a = new Float32Array(8);
+  assert.throws(() => n.adamUpdate(a, 1, a, a, a, null, 8, 0.9, 0.999, 1e-8, 1e-3, 1, 0, 1, 1), RangeError);
+  assert.throws(() => n.adamUpdate(a, 0, a, new Float32Array(7), a, null, 8, 0.9, 0.999, 1e-8, 1e-3, 1, 0, 1, 1), RangeError);
 });

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { FloatArray } from '../dtype.js';
 import type { BinaryOp, Strided, UnaryOp } from './elementwise.js';
 import type { GemmArgs } from './gemm.js';
-import { installKernels, tsKernels, type Kernels } from './index.js';
+import { backendName, installKernels, tsKernels, type Kernels } from './index.js';
 
 /** The addon's raw entry points (positional arguments; see native/binding.cc). */
 export interface NativeAddon {
@@ -50,6 +50,20 @@ export interface NativeAddon {
     scale: number, out: Float32Array, lse: Float32Array): void;
   attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, gout: Float32Array, lse: Float32Array,
     B: number, Lq: number, Lk: number, D: number, Dv: number, scale: number, gq: Float32Array, gk: Float32Array, gv: Float32Array): void;
+  upsampleNearestForward(x: Float32Array, NC: number, H: number, W: number, s: number, out: Float32Array): void;
+  upsampleNearestBackward(gy: Float32Array, NC: number, H: number, W: number, s: number, gx: Float32Array): void;
+  avgPool2dForward(x: Float32Array, NC: number, H: number, W: number, k: number, stride: number, OH: number, OW: number, out: Float32Array): void;
+  avgPool2dBackward(gy: Float32Array, NC: number, H: number, W: number, k: number, stride: number, OH: number, OW: number, gx: Float32Array): void;
+  bilinearForward(x: Float32Array, NC: number, H: number, W: number, OH: number, OW: number, scaleH: number, scaleW: number, out: Float32Array): void;
+  bilinearBackward(gy: Float32Array, NC: number, H: number, W: number, OH: number, OW: number, scaleH: number, scaleW: number, gx: Float32Array): void;
+  extreme(x: Float32Array, outer: number, n: number, inner: number, out: Float32Array, idx: Int32Array, isMax: boolean): void;
+  /**
+   * One Adam/AdamW step over n float32 elements, bit-identical to the loop in src/nn/optim.ts (computed in
+   * double): w[wOff + i] (in place), grad, m = exp_avg, v = exp_avg_sq, vmax = max_exp_avg_sq (amsgrad) or null.
+   * stepSize = lr/(1 − β1ᵗ), bc2sqrt = √(1 − β2ᵗ), l2 = Adam's weight decay, decay = AdamW's 1 − lr·wd, sign = −1 to maximise.
+   */
+  adamUpdate(w: Float32Array, wOff: number, grad: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null, n: number,
+    beta1: number, beta2: number, eps: number, stepSize: number, bc2sqrt: number, l2: number, decay: number, sign: number): void;
 }
 
 // Op codes, in the order of the enums in native/common.h.
@@ -207,6 +221,34 @@ function overrides(n: NativeAddon): Partial<Kernels> {
       }
       n.attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv);
     },
+    upsampleNearestForward(x, NC, H, W, s, out) {
+      if (!f32(x) || !f32(out)) return ts.upsampleNearestForward(x, NC, H, W, s, out);
+      n.upsampleNearestForward(x, NC, H, W, s, out);
+    },
+    upsampleNearestBackward(gy, NC, H, W, s, gx) {
+      if (!f32(gy) || !f32(gx)) return ts.upsampleNearestBackward(gy, NC, H, W, s, gx);
+      n.upsampleNearestBackward(gy, NC, H, W, s, gx);
+    },
+    avgPool2dForward(x, NC, H, W, k, stride, OH, OW, out) {
+      if (!f32(x) || !f32(out)) return ts.avgPool2dForward(x, NC, H, W, k, stride, OH, OW, out);
+      n.avgPool2dForward(x, NC, H, W, k, stride, OH, OW, out);
+    },
+    avgPool2dBackward(gy, NC, H, W, k, stride, OH, OW, gx) {
+      if (!f32(gy) || !f32(gx)) return ts.avgPool2dBackward(gy, NC, H, W, k, stride, OH, OW, gx);
+      n.avgPool2dBackward(gy, NC, H, W, k, stride, OH, OW, gx);
+    },
+    bilinearForward(x, NC, H, W, OH, OW, scaleH, scaleW, out) {
+      if (!f32(x) || !f32(out)) return ts.bilinearForward(x, NC, H, W, OH, OW, scaleH, scaleW, out);
+      n.bilinearForward(x, NC, H, W, OH, OW, scaleH, scaleW, out);
+    },
+    bilinearBackward(gy, NC, H, W, OH, OW, scaleH, scaleW, gx) {
+      if (!f32(gy) || !f32(gx)) return ts.bilinearBackward(gy, NC, H, W, OH, OW, scaleH, scaleW, gx);
+      n.bilinearBackward(gy, NC, H, W, OH, OW, scaleH, scaleW, gx);
+    },
+    extreme(x, outer, len, inner, out, idx, isMax) {
+      if (!f32(x) || !f32(out) || len === 0) return ts.extreme(x, outer, len, inner, out, idx, isMax);
+      n.extreme(x, outer, len, inner, out, idx, isMax);
+    },
   };
   // Install only what this build implements (copyStrided and logSoftmax ride on unary and softmax).
   const present = new Set(n.info().kernels);
@@ -219,6 +261,17 @@ function overrides(n: NativeAddon): Partial<Kernels> {
   }
   return out;
 }
+
+/**
+ * The addon's fused Adam/AdamW update when the native kernels are active and built with it (src/nn/optim.ts
+ * uses it for float32 parameters; null: keep the TypeScript loop).
+ */
+export function nativeAdamUpdate(): NativeAddon['adamUpdate'] | null {
+  if (backendName() !== 'native' || !addon) return null;
+  hasAdam ??= addon.info().kernels.includes('adamUpdate');
+  return hasAdam ? addon.adamUpdate : null;
+}
+let hasAdam: boolean | null = null;
 
 /** Install the native kernels (returns false, leaving the active kernels alone, when the addon is unavailable). */
 export function useNativeKernels(): boolean {
