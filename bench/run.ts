@@ -19,7 +19,7 @@ import * as T from '../src/engine/index.js';
 import type { FloatArray } from '../src/engine/dtype.js';
 import { nativeAddon, nativeAvailable } from '../src/engine/kernels/native.js';
 import { Adam, Conv2d, GroupNorm, Layer } from '../src/nn/index.js';
-import { unetCase } from './unet.js';
+import { unetCases } from './unet.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -239,8 +239,7 @@ const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed
 
 async function main(): Promise<void> {
   const cases = [...CASES];
-  const unet = await unetCase(gen);
-  if (unet) cases.push(unet);
+  cases.push(...(await unetCases()));
   const selected = cases.filter((c) => !only || only.includes(c.name));
   const info = native ? nativeAddon().info() : null;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';

@@ -125,8 +125,9 @@ def case_train_step():
 
 
 # ---- UNet (openaimodel.UNetModel twin for the configs bench/unet.ts uses) ------------------------------------
-# Plain ResBlocks, conv resampling, legacy-order AttentionBlocks with num_head_channels; parameter names
-# follow the reference, so the TypeScript model's state dict loads into it (see `unet_check`).
+# Plain ResBlocks, conv resampling, legacy-order AttentionBlocks (num_head_channels or num_heads) or
+# SpatialTransformers (use_spatial_transformer, cross-attention to a context); parameter names follow the
+# reference, so the TypeScript model's state dict loads into it (see `unet_check`).
 
 import math
 
@@ -156,9 +157,9 @@ class ResBlock(torch.nn.Module):
 
 
 class AttentionBlock(torch.nn.Module):
-    def __init__(self, ch, head_channels):
+    def __init__(self, ch, heads):
         super().__init__()
-        self.heads = ch // head_channels
+        self.heads = heads
         self.norm = torch.nn.GroupNorm(32, ch)
         self.qkv = torch.nn.Conv1d(ch, 3 * ch, 1)
         self.proj_out = torch.nn.Conv1d(ch, ch, 1)
@@ -176,10 +177,97 @@ class AttentionBlock(torch.nn.Module):
         return (xf + self.proj_out(a)).reshape(b, c, *sp)
 
 
+class CrossAttention(torch.nn.Module):
+    def __init__(self, query_dim, heads, dim_head, context_dim=None):
+        super().__init__()
+        nn = torch.nn
+        inner, context_dim = heads * dim_head, context_dim or query_dim
+        self.heads, self.scale = heads, dim_head ** -0.5
+        self.to_q = nn.Linear(query_dim, inner, bias=False)
+        self.to_k = nn.Linear(context_dim, inner, bias=False)
+        self.to_v = nn.Linear(context_dim, inner, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, query_dim), nn.Dropout(0.0))
+
+    def forward(self, x, context=None):
+        context = x if context is None else context
+        h = self.heads
+
+        def split(t):  # b n (h d) -> (b h) n d
+            b, n, hd = t.shape
+            return t.reshape(b, n, h, hd // h).permute(0, 2, 1, 3).reshape(b * h, n, hd // h)
+
+        q, k, v = split(self.to_q(x)), split(self.to_k(context)), split(self.to_v(context))
+        attn = torch.softmax(torch.einsum("bid,bjd->bij", q, k) * self.scale, dim=-1)
+        out = torch.einsum("bij,bjd->bid", attn, v)
+        bh, n, d = out.shape
+        out = out.reshape(bh // h, h, n, d).permute(0, 2, 1, 3).reshape(bh // h, n, h * d)
+        return self.to_out(out)
+
+
+class GEGLU(torch.nn.Module):
+    def __init__(self, dim_in, dim_out):
+        super().__init__()
+        self.proj = torch.nn.Linear(dim_in, dim_out * 2)
+
+    def forward(self, x):
+        x, gate = self.proj(x).chunk(2, dim=-1)
+        return x * F.gelu(gate)
+
+
+class FeedForward(torch.nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.net = torch.nn.Sequential(GEGLU(dim, 4 * dim), torch.nn.Dropout(0.0), torch.nn.Linear(4 * dim, dim))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class BasicTransformerBlock(torch.nn.Module):
+    def __init__(self, dim, heads, dim_head, context_dim):
+        super().__init__()
+        nn = torch.nn
+        self.attn1 = CrossAttention(dim, heads, dim_head)
+        self.ff = FeedForward(dim)
+        self.attn2 = CrossAttention(dim, heads, dim_head, context_dim)
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+
+    def forward(self, x, context):
+        x = self.attn1(self.norm1(x)) + x
+        x = self.attn2(self.norm2(x), context) + x
+        return self.ff(self.norm3(x)) + x
+
+
+class SpatialTransformer(torch.nn.Module):
+    def __init__(self, ch, heads, dim_head, depth, context_dim):
+        super().__init__()
+        nn = torch.nn
+        inner = heads * dim_head
+        self.norm = nn.GroupNorm(32, ch, eps=1e-6)
+        self.proj_in = nn.Conv2d(ch, inner, 1)
+        self.transformer_blocks = nn.ModuleList([BasicTransformerBlock(inner, heads, dim_head, context_dim) for _ in range(depth)])
+        self.proj_out = nn.Conv2d(inner, ch, 1)
+
+    def forward(self, x, context):
+        b, c, hh, ww = x.shape
+        h = self.proj_in(self.norm(x))
+        inner = h.shape[1]
+        h = h.reshape(b, inner, hh * ww).transpose(1, 2)
+        for blk in self.transformer_blocks:
+            h = blk(h, context)
+        h = h.transpose(1, 2).reshape(b, inner, hh, ww)
+        return self.proj_out(h) + x
+
+
 class Step(torch.nn.ModuleList):
-    def forward(self, x, emb):
+    def forward(self, x, emb, context=None):
         for m in self:
-            x = m(x, emb) if isinstance(m, ResBlock) else m(x)
+            if isinstance(m, ResBlock):
+                x = m(x, emb)
+            elif isinstance(m, SpatialTransformer):
+                x = m(x, context)
+            else:
+                x = m(x)
         return x
 
 
@@ -203,11 +291,18 @@ class Upsample(torch.nn.Module):
 
 class UNet(torch.nn.Module):
     def __init__(self, in_channels, out_channels, model_channels, attention_resolutions, num_res_blocks, channel_mult,
-                 num_head_channels):
+                 num_head_channels=-1, num_heads=-1, use_spatial_transformer=False, transformer_depth=1, context_dim=None):
         super().__init__()
         nn = torch.nn
         mc, ted = model_channels, model_channels * 4
         self.mc = mc
+
+        def attention(ch):  # the reference's head rules with legacy=True
+            heads = num_heads if num_head_channels == -1 else ch // num_head_channels
+            if use_spatial_transformer:
+                return SpatialTransformer(ch, heads, ch // heads, transformer_depth, context_dim)
+            return AttentionBlock(ch, heads)
+
         self.time_embed = nn.Sequential(nn.Linear(mc, ted), nn.SiLU(), nn.Linear(ted, ted))
         self.input_blocks = nn.ModuleList([Step([nn.Conv2d(in_channels, mc, 3, padding=1)])])
         chans, ch, ds = [mc], mc, 1
@@ -216,41 +311,48 @@ class UNet(torch.nn.Module):
                 layers = [ResBlock(ch, ted, mult * mc)]
                 ch = mult * mc
                 if ds in attention_resolutions:
-                    layers.append(AttentionBlock(ch, num_head_channels))
+                    layers.append(attention(ch))
                 self.input_blocks.append(Step(layers))
                 chans.append(ch)
             if level != len(channel_mult) - 1:
                 self.input_blocks.append(Step([Downsample(ch)]))
                 chans.append(ch)
                 ds *= 2
-        self.middle_block = Step([ResBlock(ch, ted, ch), AttentionBlock(ch, num_head_channels), ResBlock(ch, ted, ch)])
+        self.middle_block = Step([ResBlock(ch, ted, ch), attention(ch), ResBlock(ch, ted, ch)])
         self.output_blocks = nn.ModuleList()
         for level, mult in list(enumerate(channel_mult))[::-1]:
             for i in range(num_res_blocks + 1):
                 layers = [ResBlock(ch + chans.pop(), ted, mc * mult)]
                 ch = mc * mult
                 if ds in attention_resolutions:
-                    layers.append(AttentionBlock(ch, num_head_channels))
+                    layers.append(attention(ch))
                 if level and i == num_res_blocks:
                     layers.append(Upsample(ch))
                     ds //= 2
                 self.output_blocks.append(Step(layers))
         self.out = nn.Sequential(nn.GroupNorm(32, ch), nn.SiLU(), nn.Conv2d(mc, out_channels, 3, padding=1))
 
-    def forward(self, x, t):
+    def forward(self, x, t, context=None):
         emb = self.time_embed(timestep_embedding(t, self.mc))
         hs, h = [], x
         for m in self.input_blocks:
-            h = m(h, emb)
+            h = m(h, emb, context)
             hs.append(h)
-        h = self.middle_block(h, emb)
+        h = self.middle_block(h, emb, context)
         for m in self.output_blocks:
-            h = m(torch.cat([h, hs.pop()], dim=1), emb)
+            h = m(torch.cat([h, hs.pop()], dim=1), emb, context)
         return self.out(h)
 
 
+# The configs of bench/unet.ts (same numbers there).
 UNET_CONFIG = dict(in_channels=3, out_channels=3, model_channels=224, attention_resolutions=[8, 4, 2], num_res_blocks=2,
                    channel_mult=[1, 2, 3, 4], num_head_channels=32)  # celebahq-ldm-vq-4 / ffhq-ldm-vq-4
+TRAIN_CONFIG = dict(in_channels=4, out_channels=4, model_channels=64, attention_resolutions=[4, 2], num_res_blocks=2,
+                    channel_mult=[1, 2, 4], num_head_channels=32)  # a 64-channel latent UNet, 32×32×4 latents
+CIN_CONFIG = dict(in_channels=3, out_channels=3, model_channels=192, attention_resolutions=[8, 4, 2], num_res_blocks=2,
+                  channel_mult=[1, 2, 3, 5], num_heads=1, use_spatial_transformer=True, transformer_depth=1,
+                  context_dim=512)  # cin256-v2
+TRAIN_LR, TRAIN_WD = 1e-4, 1e-2
 
 
 def case_unet_fwd():
@@ -258,6 +360,27 @@ def case_unet_fwd():
     net = UNet(**UNET_CONFIG).eval()
     x, t = torch.randn(1, 3, 64, 64), torch.tensor([500])
     return lambda: net(x, t)
+
+
+def case_unet_cin_fwd():
+    torch.manual_seed(0)
+    net = UNet(**CIN_CONFIG).eval()
+    x, t, c = torch.randn(1, 3, 64, 64), torch.tensor([500]), torch.randn(1, 1, 512)
+    return lambda: net(x, t, c)
+
+
+def case_unet_train():
+    torch.manual_seed(0)
+    net = UNet(**TRAIN_CONFIG)
+    opt = torch.optim.AdamW(net.parameters(), lr=TRAIN_LR, weight_decay=TRAIN_WD)
+    x, t, eps = torch.randn(2, 4, 32, 32), torch.tensor([10, 700]), torch.randn(2, 4, 32, 32)
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        F.mse_loss(net(x, t), eps).backward()
+        opt.step()
+
+    return run
 
 
 def read_safetensors(path):
@@ -276,18 +399,47 @@ def read_safetensors(path):
     return out
 
 
+def rel_l2(a, b):
+    return ((a - b).norm() / b.norm()).item()
+
+
 def unet_check(folder):
-    """Loads the TypeScript UNet's weights and its input/output (bench/unet.ts --check-unet) into the twin."""
+    """Loads the TypeScript UNet's weights and its input/output (bench/unet.ts --check-unet) into the twin.
+
+    io.safetensors holds x, t (and context) and our output y; with `train` in config.json it also holds eps,
+    our loss, and after one AdamW step our updated weights (`after.<key>`): the twin then runs the same
+    step, and the loss, every gradient (as one vector) and every update (w_after − w) are compared."""
     cfg = json.load(open(folder + "/config.json"))
-    net = UNet(**cfg).eval()
+    train = cfg.pop("train", None)
+    net = UNet(**cfg)
     state = read_safetensors(folder + "/weights.safetensors")
     missing, unexpected = net.load_state_dict(state, strict=False)
     io = read_safetensors(folder + "/io.safetensors")
-    with torch.no_grad():
-        y = net(io["x"], io["t"])
-    ref = io["y"]
-    rel = (y - ref).norm() / ref.norm()
-    print(json.dumps({"missing": list(missing), "unexpected": list(unexpected), "rel_l2": rel.item()}))
+    res = {"missing": list(missing), "unexpected": list(unexpected)}
+    args = (io["x"], io["t"]) + ((io["context"],) if "context" in io else ())
+    if train is None:
+        net.eval()
+        with torch.no_grad():
+            y = net(*args)
+        res["rel_l2"] = rel_l2(y, io["y"])
+    else:
+        opt = torch.optim.AdamW(net.parameters(), lr=train["lr"], weight_decay=train["weight_decay"])
+        loss = F.mse_loss(net(*args), io["eps"])
+        loss.backward()
+        ours_grad = read_safetensors(folder + "/grads.safetensors")
+        names = [n for n, _ in net.named_parameters()]
+        g_t = torch.cat([p.grad.flatten() for _, p in net.named_parameters()])
+        g_o = torch.cat([ours_grad[n].flatten() for n in names])
+        before = {n: p.detach().clone() for n, p in net.named_parameters()}
+        opt.step()
+        after = read_safetensors(folder + "/after.safetensors")
+        u_t = torch.cat([(p.detach() - before[n]).flatten() for n, p in net.named_parameters()])
+        u_o = torch.cat([(after[n] - before[n]).flatten() for n in names])
+        res["loss_torch"], res["loss_ours"] = loss.item(), io["loss"].item()
+        res["rel_loss"] = abs(loss.item() - io["loss"].item()) / abs(loss.item())
+        res["rel_l2_grad"], res["rel_l2_update"] = rel_l2(g_o, g_t), rel_l2(u_o, u_t)
+        res["rel_l2"] = max(res["rel_loss"], res["rel_l2_grad"])
+    print(json.dumps(res))
 
 
 def main():
@@ -300,7 +452,7 @@ def main():
     if make is None:
         print(json.dumps({"case": name, "error": "no such case"}))
         return
-    grad = name.endswith("fwdbwd") or name == "train_step"
+    grad = name.endswith("fwdbwd") or name.endswith("train") or name == "train_step"
     with torch.set_grad_enabled(grad):
         run = make()
         for _ in range(warmup):
