@@ -16,5 +16,7 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+// Tests run with poisoned uninitialised buffers (NaN), so a kernel that reads an output it should overwrite fails.
+const env = { ...process.env, LDM_POOL_POISON: process.env.LDM_POOL_POISON ?? '1' };
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

@@ -15,18 +15,27 @@ let allocated = 0;
 
 const key = (dtype: DType, n: number) => `${dtype}:${n}`;
 
-/** A zero-filled buffer of n elements, reused from the pool when one of that size is free. */
-export function takeBuffer(dtype: DType, n: number): TypedData {
+// LDM_POOL_POISON=1 fills every uninitialised buffer with NaN (float) / -1 (int), so that a kernel that
+// reads an output it was supposed to overwrite shows up in the tests instead of silently reading zeros.
+const poison = process.env.LDM_POOL_POISON === '1';
+
+/**
+ * A buffer of n elements, reused from the pool when one of that size is free. zero=true fills it with
+ * zeros; zero=false leaves stale values (for outputs that a kernel overwrites entirely).
+ */
+export function takeBuffer(dtype: DType, n: number, zero = true): TypedData {
   const list = free.get(key(dtype, n));
-  const buf = list?.pop();
+  let buf = list?.pop();
   if (buf) {
     heldBytes -= buf.byteLength;
     reused++;
-    buf.fill(0 as never);
-    return buf;
+    if (zero) buf.fill(0 as never);
+  } else {
+    allocated++;
+    buf = allocData(dtype, n);
   }
-  allocated++;
-  return allocData(dtype, n);
+  if (!zero && poison) buf.fill((dtype === 'int64' ? -1n : dtype === 'int32' ? -1 : NaN) as never);
+  return buf;
 }
 
 /** Give a buffer back (dropped when the pool is full, and then freed by the GC). */

@@ -147,11 +147,21 @@ export class Tensor {
     return new Tensor(new Storage(data), shape);
   }
 
+  /** A zero-filled tensor. */
   static empty(shape: Shape, dtype: DType = 'float32'): Tensor {
+    return Tensor.alloc(shape, dtype, true);
+  }
+
+  /** A tensor with unspecified contents: only for op outputs that a kernel overwrites entirely. */
+  static uninit(shape: Shape, dtype: DType = 'float32'): Tensor {
+    return Tensor.alloc(shape, dtype, false);
+  }
+
+  private static alloc(shape: Shape, dtype: DType, zero: boolean): Tensor {
     for (const s of shape) {
       if (!Number.isInteger(s) || s < 0) throw new RangeError(`tensor: invalid shape ${fmt(shape)}`);
     }
-    return new Tensor(new Storage(takeBuffer(dtype, numel(shape)), true), shape);
+    return new Tensor(new Storage(takeBuffer(dtype, numel(shape), zero), true), shape);
   }
 
   get ndim(): number {

@@ -151,3 +151,32 @@ test('buffer pool: disposed engine buffers are reused zero-filled; caller buffer
   assert.notEqual(T.empty([999]).data, mine);
   assert.equal(mine[0], 3);
 });
+
+test('copyInto: strided destinations (block and element paths) receive exactly the source values', () => {
+  const src = T.arange(2 * 3 * 4 * 5).reshape([2, 3, 4, 5]);
+  // channel slice of a wider tensor: dense [3,4,5] blocks
+  const wide = T.zeros([2, 7, 4, 5]);
+  T.copyInto(T.slice(wide, 1, 2, 5), src);
+  assert.deepEqual(T.slice(wide, 1, 2, 5).toArray(), src.toArray());
+  assert.equal(T.sum(wide).item(), T.sum(src).item());
+  // every other column: element path
+  const strided = T.zeros([2, 3, 4, 10]);
+  T.copyInto(T.slice(strided, 3, 0, 10, 2), src);
+  assert.deepEqual(T.slice(strided, 3, 0, 10, 2).toArray(), src.toArray());
+  assert.equal(T.sum(T.slice(strided, 3, 1, 10, 2)).item(), 0);
+  // permuted destination
+  const perm = T.zeros([5, 4, 3, 2]);
+  T.copyInto(T.permute(perm, [3, 2, 1, 0]), src);
+  assert.deepEqual(T.permute(perm, [3, 2, 1, 0]).toArray(), src.toArray());
+});
+
+test('uninitialised op outputs are poisoned in tests (LDM_POOL_POISON=1), zero-filled tensors are not', (t) => {
+  if (process.env.LDM_POOL_POISON !== '1') {
+    t.skip('LDM_POOL_POISON is not 1 (scripts/run-tests.mjs sets it)');
+    return;
+  }
+  assert.ok(T.Tensor.uninit([6]).toArray().every(Number.isNaN));
+  const z = T.full([6], 5);
+  z.dispose();
+  assert.deepEqual(T.zeros([6]).toArray(), [0, 0, 0, 0, 0, 0]);
+});

@@ -16,10 +16,10 @@ function asTensor(x: TensorOrNumber, like: Tensor): Tensor {
 
 function unary(op: UnaryOp, x: Tensor, p = 0, q = 0): Tensor {
   floatData(x, op);
-  const out = Tensor.empty(x.shape, x.dtype);
+  const out = Tensor.uninit(x.shape, x.dtype);
   K.unary(op, stridedAs(x, x.shape), out.data as FloatArray, x.shape, p, q);
   return record(out, op, [x], (g) => {
-    const gi = Tensor.empty(x.shape, x.dtype);
+    const gi = Tensor.uninit(x.shape, x.dtype);
     K.unaryBackward(op, contiguousData(x) as FloatArray, out.data as FloatArray, contiguousData(g) as FloatArray, gi.data as FloatArray, p, q);
     return [gi];
   });
@@ -56,7 +56,7 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const dtype = promote(a.dtype, b.dtype, op);
   if (a.dtype !== b.dtype) throw new TypeError(`${op}: dtype mismatch ${a.dtype} ${fmt(a.shape)} vs ${b.dtype} ${fmt(b.shape)}`);
   const shape = broadcastShapes(a.shape, b.shape, op);
-  const out = Tensor.empty(shape, dtype);
+  const out = Tensor.uninit(shape, dtype);
   K.binary(op, stridedAs(a, shape), stridedAs(b, shape), out.data as FloatArray, shape);
   return record(out, op, [a, b], (g) => binaryBackward(op, a, b, out, g));
 }
@@ -123,7 +123,7 @@ export function where(cond: Tensor, a: TensorOrNumber, b: TensorOrNumber): Tenso
   const like = a instanceof Tensor ? a : b instanceof Tensor ? b : cond;
   const ta = asTensor(a, like), tb = asTensor(b, like);
   const shape = broadcastShapes(broadcastShapes(cond.shape, ta.shape, 'where'), tb.shape, 'where');
-  const out = Tensor.empty(shape, promote(ta.dtype, tb.dtype, 'where'));
+  const out = Tensor.uninit(shape, promote(ta.dtype, tb.dtype, 'where'));
   K.where(stridedAs(cond, shape), stridedAs(ta, shape), stridedAs(tb, shape), out.data as FloatArray, shape);
   return record(out, 'where', [cond, ta, tb], (g) => {
     const zero = full([], 0, g.dtype);

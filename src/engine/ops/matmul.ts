@@ -72,7 +72,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const Kb = b.shape[b.ndim - 2], N = b.shape[b.ndim - 1];
   if (Ka !== Kb) throw new RangeError(`matmul: inner dimensions differ: ${fmt(a.shape)} @ ${fmt(b.shape)}`);
   const batchShape = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2), 'matmul');
-  const out = Tensor.empty([...batchShape, M, N], dtype);
+  const out = Tensor.uninit([...batchShape, M, N], dtype);
   const A = operand(a, batchShape, M, Ka);
   const B = operand(b, batchShape, Ka, N);
   K.gemm({

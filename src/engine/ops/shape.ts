@@ -2,7 +2,6 @@
 // (no copy); reshape copies only when the input's layout makes a view impossible.
 
 import { record } from '../autograd.js';
-import { allocData } from '../dtype.js';
 import { K } from '../kernels/index.js';
 import { fmt, forEachOffset, normAxis, numel, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -139,9 +138,18 @@ export function copyInto(dst: Tensor, src: Tensor): void {
     (dst.data as Float32Array).set(vals as Float32Array, dst.offset);
     return;
   }
-  // Scatter: walk dst's strides in row-major order.
   const d = dst.data as Float32Array;
-  forEachOffset(dst.shape, dst.strides, dst.offset, (i, p) => (d[p] = vals[i] as number));
+  const v = vals as Float32Array;
+  // The largest suffix of dims over which dst is dense is copied as one block per outer index
+  // (a channel concat or a slice's gradient writes whole [C_i, H, W] blocks).
+  let block = 1;
+  let k = dst.ndim;
+  while (k > 0 && (dst.shape[k - 1] === 1 || dst.strides[k - 1] === block)) block *= dst.shape[--k];
+  if (block >= 8) {
+    forEachOffset(dst.shape.slice(0, k), dst.strides.slice(0, k), dst.offset, (i, p) => d.set(v.subarray(i * block, (i + 1) * block), p));
+    return;
+  }
+  forEachOffset(dst.shape, dst.strides, dst.offset, (i, p) => (d[p] = v[i]));
 }
 
 /** Broadcast view to `shape` (stride 0 on expanded dims). -1 keeps a dim. */
@@ -172,7 +180,7 @@ export function concat(ts: readonly Tensor[], axis = 0): Tensor {
   }
   const shape = [...ts[0].shape];
   shape[a] = ts.reduce((s, t) => s + t.shape[a], 0);
-  const out = Tensor.fromData(allocData(dtype, numel(shape)), shape);
+  const out = Tensor.uninit(shape, dtype); // every element is written by the copies below
   let off = 0;
   for (const t of ts) {
     const dst = out.view_(t.shape, out.strides, off * out.strides[a]);

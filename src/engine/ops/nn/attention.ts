@@ -25,12 +25,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tenso
   }
   if (!Number.isFinite(scale)) throw new RangeError(`attention: scale must be finite, got ${scale}`);
   const qd = dense(q), kd = dense(k), vd = dense(v);
-  const out = Tensor.empty([B, Lq, Dv], q.dtype);
+  const out = Tensor.uninit([B, Lq, Dv], q.dtype);
   const lse = allocData(q.dtype, B * Lq) as FloatArray;
   K.attentionForward(qd, kd, vd, B, Lq, Lk, D, Dv, scale, out.data as FloatArray, lse);
   const od = out.data as FloatArray;
   return record(out, 'attention', [q, k, v], (g) => {
-    const gq = Tensor.empty(q.shape, q.dtype), gk = Tensor.empty(k.shape, q.dtype), gv = Tensor.empty(v.shape, q.dtype);
+    const gq = Tensor.uninit(q.shape, q.dtype), gk = Tensor.uninit(k.shape, q.dtype), gv = Tensor.uninit(v.shape, q.dtype);
     K.attentionBackward(qd, kd, vd, od, dense(g), lse, B, Lq, Lk, D, Dv, scale,
       gq.data as FloatArray, gk.data as FloatArray, gv.data as FloatArray);
     return [q.requiresGrad ? gq : null, k.requiresGrad ? gk : null, v.requiresGrad ? gv : null];

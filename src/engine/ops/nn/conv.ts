@@ -46,19 +46,19 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null = null, opts: Conv
     throw new RangeError(`conv2d: kernel ${kh}×${kw} is larger than the padded input ${fmt(x.shape)} (padding [${pt}, ${pb}, ${pl}, ${pr}])`);
   }
   const xd = dense(x), wd = dense(w);
-  const out = Tensor.empty([N, O, OH, OW], x.dtype);
+  const out = Tensor.uninit([N, O, OH, OW], x.dtype);
   K.conv2dForward(xd, N, C, H, W, wd, O, kh, kw, denseOrNull(b), sh, sw, pt, pl, OH, OW, out.data as FloatArray);
   return record(out, 'conv2d', [x, w, b], (g) => {
     const gd = dense(g);
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (x.requiresGrad) {
-      gx = Tensor.empty(x.shape, x.dtype);
+      gx = Tensor.uninit(x.shape, x.dtype);
       K.conv2dBackwardInput(gd, N, C, H, W, wd, O, kh, kw, sh, sw, pt, pl, OH, OW, gx.data as FloatArray);
     }
     const wantB = !!b && b.requiresGrad;
     if (w.requiresGrad) {
-      gw = Tensor.empty(w.shape, w.dtype);
-      if (wantB) gb = Tensor.empty([O], w.dtype);
+      gw = Tensor.uninit(w.shape, w.dtype);
+      if (wantB) gb = Tensor.uninit([O], w.dtype);
       K.conv2dBackwardWeight(xd, gd, N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gw.data as FloatArray, gb ? (gb.data as FloatArray) : null);
     } else if (wantB) {
       gb = sum(g, [0, 2, 3]);

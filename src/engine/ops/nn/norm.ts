@@ -34,12 +34,12 @@ export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias
   checkAffine('groupNorm', bias, 'bias', C, x);
   const xd = dense(x), gd = denseOrNull(weight), bd = denseOrNull(bias);
   const mu = empty(x, N * G), rs = empty(x, N * G);
-  const out = Tensor.empty(x.shape, x.dtype);
+  const out = Tensor.uninit(x.shape, x.dtype);
   K.groupNormForward(xd, N, C, HW, G, eps, gd, bd, silu, out.data as FloatArray, mu, rs);
   return record(out, silu ? 'groupNormSilu' : 'groupNorm', [x, weight, bias], (g) => {
-    const gx = Tensor.empty(x.shape, x.dtype);
-    const gw = weight && weight.requiresGrad ? Tensor.empty([C], x.dtype) : null;
-    const gb = bias && bias.requiresGrad ? Tensor.empty([C], x.dtype) : null;
+    const gx = Tensor.uninit(x.shape, x.dtype);
+    const gw = weight && weight.requiresGrad ? Tensor.uninit([C], x.dtype) : null;
+    const gb = bias && bias.requiresGrad ? Tensor.uninit([C], x.dtype) : null;
     K.groupNormBackward(xd, dense(g), N, C, HW, G, gd, bd, silu, mu, rs, gx.data as FloatArray,
       gw ? (gw.data as FloatArray) : null, gb ? (gb.data as FloatArray) : null);
     return [x.requiresGrad ? gx : null, gw, gb];
@@ -55,12 +55,12 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   checkAffine('layerNorm', bias, 'bias', cols, x);
   const xd = dense(x), gd = denseOrNull(weight);
   const mu = empty(x, rows), rs = empty(x, rows);
-  const out = Tensor.empty(x.shape, x.dtype);
+  const out = Tensor.uninit(x.shape, x.dtype);
   K.layerNormForward(xd, rows, cols, eps, gd, denseOrNull(bias), out.data as FloatArray, mu, rs);
   return record(out, 'layerNorm', [x, weight, bias], (g) => {
-    const gx = Tensor.empty(x.shape, x.dtype);
-    const gw = weight && weight.requiresGrad ? Tensor.empty([cols], x.dtype) : null;
-    const gb = bias && bias.requiresGrad ? Tensor.empty([cols], x.dtype) : null;
+    const gx = Tensor.uninit(x.shape, x.dtype);
+    const gw = weight && weight.requiresGrad ? Tensor.uninit([cols], x.dtype) : null;
+    const gb = bias && bias.requiresGrad ? Tensor.uninit([cols], x.dtype) : null;
     K.layerNormBackward(xd, dense(g), rows, cols, gd, mu, rs, gx.data as FloatArray,
       gw ? (gw.data as FloatArray) : null, gb ? (gb.data as FloatArray) : null);
     return [x.requiresGrad ? gx : null, gw, gb];
