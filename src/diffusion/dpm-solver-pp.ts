@@ -1,6 +1,7 @@
 // DPM-Solver++(2M) (Lu et al. 2022) as CompVis/stable-diffusion's DPMSolverSampler runs it:
 // NoiseScheduleVP('discrete') over ᾱ (log α_t piecewise linear in t on t_n = (n+1)/N), data prediction
-// (predict_x0), multistep order 2, time-uniform steps from t = 1 to t = 1/N, first step first order.
+// (predict_x0), multistep order 2, time-uniform steps from t = 1 to t = 1/N, first step first order,
+// and (lower_order_final, the reference default) the last step first order too when steps < 15.
 // The UNet sees t_input = (t − 1/N)·1000, generally fractional.
 
 import * as T from '../engine/index.js';
@@ -83,7 +84,8 @@ export function dpmSolverPPSample(eps: EpsFn, alphasCumprod: ArrayLike<number>, 
         const alphaT = ns.alpha(t);
         // x_t = σ_t/σ_s·x − α_t(e^{−h} − 1)·(m_s + ½·D), D = (m_s − m_prev)/r0 (D = 0 on the first step)
         let m = cur.m;
-        if (prev !== null) {
+        const lowerOrderFinal = steps < 15 && i === steps - 1;
+        if (prev !== null && !lowerOrderFinal) {
           const h0 = ns.lambda(s) - ns.lambda(prev.t);
           const r0 = h0 / h;
           m = T.add(m, T.mul(T.sub(cur.m, prev.m), 0.5 / r0));
