@@ -82,9 +82,42 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     beta: 0, C: out.data as FloatArray, cOffset: 0, ldc: N, strideC: M * N,
     batch: numel(batchShape),
   });
+  // An operand shared by every batch entry (a weight) gets the batch-summed product as its gradient,
+  // accumulated by the GEMM itself instead of a [batch, R, C] product summed down afterwards.
+  const shared = (t: Tensor) => numel(batchShape) > 1 && numel(t.shape.slice(0, -2)) === 1;
   return record(out, 'matmul', [a, b], (g) => [
-    a.requiresGrad ? matmul(g, transpose(b)) : null,
-    b.requiresGrad ? matmul(transpose(a), g) : null,
+    !a.requiresGrad ? null : shared(a) ? reshape(batchSummedMatmul(g, transpose(b)), a.shape) : matmul(g, transpose(b)),
+    !b.requiresGrad ? null : shared(b) ? reshape(batchSummedMatmul(transpose(a), g), b.shape) : matmul(transpose(a), g),
+  ]);
+}
+
+/**
+ * Σ_batch x[i] · y[i] → [M, N], for x [..., M, K] and y [..., K, N] whose batch dims broadcast together:
+ * one GEMM per batch entry accumulating into the same output (beta = 1 after the first).
+ */
+export function batchSummedMatmul(x: Tensor, y: Tensor): Tensor {
+  if (x.dtype !== y.dtype) throw new TypeError(`batchSummedMatmul: dtype mismatch ${x.dtype} vs ${y.dtype}`);
+  if (x.ndim < 2 || y.ndim < 2) throw new RangeError(`batchSummedMatmul: operands must be matrices (${fmt(x.shape)} @ ${fmt(y.shape)})`);
+  const M = x.shape[x.ndim - 2], Kx = x.shape[x.ndim - 1];
+  const Ky = y.shape[y.ndim - 2], N = y.shape[y.ndim - 1];
+  if (Kx !== Ky) throw new RangeError(`batchSummedMatmul: inner dimensions differ: ${fmt(x.shape)} @ ${fmt(y.shape)}`);
+  const batchShape = broadcastShapes(x.shape.slice(0, -2), y.shape.slice(0, -2), 'batchSummedMatmul');
+  const X = operand(x, batchShape, M, Kx);
+  const Y = operand(y, batchShape, Kx, N);
+  const nb = numel(batchShape);
+  const out = nb === 0 ? Tensor.empty([M, N], x.dtype) : Tensor.uninit([M, N], x.dtype);
+  for (let i = 0; i < nb; i++) {
+    K.gemm({
+      transA: X.trans, transB: Y.trans, M, N, K: Kx, alpha: 1,
+      A: X.data, aOffset: X.offset + i * X.stride, lda: X.ld, strideA: 0,
+      B: Y.data, bOffset: Y.offset + i * Y.stride, ldb: Y.ld, strideB: 0,
+      beta: i === 0 ? 0 : 1, C: out.data as FloatArray, cOffset: 0, ldc: N, strideC: 0,
+      batch: 1,
+    });
+  }
+  return record(out, 'batchSummedMatmul', [x, y], (g) => [
+    x.requiresGrad ? matmul(g, transpose(y)) : null,
+    y.requiresGrad ? matmul(transpose(x), g) : null,
   ]);
 }
 

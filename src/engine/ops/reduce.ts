@@ -37,12 +37,47 @@ function plan(x: Tensor, axes: number[], keepdim: boolean, op: string): Plan {
   return { outer: numel(rest.map((i) => x.shape[i])), n, inner: 1, keptShape, outShape, src };
 }
 
+/** Runs of consecutive axes (sorted input), e.g. [0, 2, 3] → [[0, 0], [2, 3]]. */
+function axisRuns(axes: number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const a of axes) {
+    const last = runs[runs.length - 1];
+    if (last && a === last[1] + 1) last[1] = a;
+    else runs.push([a, a]);
+  }
+  return runs;
+}
+
 export function sum(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
   const ax = normAxes(axes, x.ndim, 'sum');
-  const p = plan(x, ax, keepdim, 'sum');
-  const out = Tensor.empty(p.outShape, x.dtype);
-  K.sum(p.src, p.outer, p.n, p.inner, out.data as FloatArray);
-  return record(out, 'sum', [x], (g) => [expand(reshape(g, p.keptShape), x.shape)]);
+  const runs = axisRuns([...ax].sort((a, b) => a - b));
+  const keptShape = x.shape.map((s, i) => (ax.includes(i) ? 1 : s));
+  let out: Tensor;
+  if (runs.length > 1 && x.isContiguous()) {
+    // Separated axes (e.g. [0, 2] of a broadcast bias's gradient): reduce one run of consecutive axes
+    // at a time, innermost first, reading x in place instead of permuting it into a copy.
+    floatData(x, 'sum');
+    let src = x.data as FloatArray, srcOffset = x.offset;
+    let cur = [...x.shape];
+    let tmp: Tensor | null = null;
+    for (let r = runs.length - 1; r >= 0; r--) {
+      const [a0, a1] = runs[r];
+      const outer = numel(cur.slice(0, a0)), n = numel(cur.slice(a0, a1 + 1)), inner = numel(cur.slice(a1 + 1));
+      for (let i = a0; i <= a1; i++) cur[i] = 1;
+      const next = Tensor.empty(r === 0 ? (keepdim ? keptShape : x.shape.filter((_, i) => !ax.includes(i))) : cur, x.dtype);
+      K.sum(srcOffset === 0 ? src : src.subarray(srcOffset, srcOffset + outer * n * inner), outer, n, inner, next.data as FloatArray);
+      tmp?.dispose();
+      tmp = next;
+      src = next.data as FloatArray;
+      srcOffset = 0;
+    }
+    out = tmp!;
+  } else {
+    const p = plan(x, ax, keepdim, 'sum');
+    out = Tensor.empty(p.outShape, x.dtype);
+    K.sum(p.src, p.outer, p.n, p.inner, out.data as FloatArray);
+  }
+  return record(out, 'sum', [x], (g) => [expand(reshape(g, keptShape), x.shape)]);
 }
 
 export function mean(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {

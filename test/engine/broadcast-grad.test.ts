@@ -1,0 +1,70 @@
+// Fast paths for gradients of broadcast operands: sum over separated axes (reduced run by run, no permuted
+// copy) and matmul's gradient for a weight shared by every batch entry (batch-summed GEMM).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../../src/engine/index.js';
+import { gradcheck, rnd, assertClose } from '../helpers/gradcheck.js';
+
+// Reference: move the reduced axes last, flatten them, sum in float64.
+function refSum(x: T.Tensor, axes: number[], keepdim: boolean): number[] {
+  const rest = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const p = T.contiguous(T.permute(T.cast(x, 'float64'), [...rest, ...axes]));
+  const n = axes.reduce((a, i) => a * x.shape[i], 1);
+  const d = p.data as Float64Array, out: number[] = [];
+  for (let o = 0; o < d.length / n; o++) {
+    let s = 0;
+    for (let j = 0; j < n; j++) s += d[o * n + j];
+    out.push(s);
+  }
+  void keepdim;
+  return out;
+}
+
+test('sum over separated axes: values and shapes (float32 and float64, views with an offset)', () => {
+  const x64 = rnd([3, 5, 4, 6], 1);
+  for (const dtype of ['float32', 'float64'] as const) {
+    const x = T.cast(x64, dtype);
+    for (const axes of [[0, 2], [1, 3], [0, 2, 3], [0, 1, 3], [0, 3], [3, 0]]) {
+      for (const keepdim of [true, false]) {
+        const s = T.sum(x, axes, keepdim);
+        const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+        assert.deepEqual(s.shape, keepdim ? kept : x.shape.filter((_, i) => !axes.includes(i)), `shape ${axes} ${keepdim}`);
+        const ref = refSum(x, [...axes].sort(), keepdim);
+        assertClose(T.tensor(Float64Array.from(T.contiguousData(T.cast(s, 'float64')) as Float64Array), [ref.length], 'float64'),
+          T.tensor(Float64Array.from(ref), [ref.length], 'float64'), dtype === 'float32' ? 1e-6 : 1e-14, `sum ${axes} ${dtype}`);
+      }
+    }
+  }
+  // A contiguous view with a non-zero offset (the second half of a buffer).
+  const big = T.cast(rnd([2, 3, 5, 4, 6], 2), 'float32');
+  const view = T.reshape(T.slice(big, 0, 1, 2), [3, 5, 4, 6]);
+  assert.ok(view.isContiguous() && view.offset > 0);
+  const s = T.sum(view, [0, 2]);
+  const ref = refSum(view, [0, 2], false);
+  assertClose(T.cast(s, 'float64'), T.tensor(Float64Array.from(ref), [5, 6], 'float64'), 1e-6, 'sum of an offset view');
+});
+
+test('sum over separated axes and bias-like broadcasting: gradients', () => {
+  gradcheck('sum [0, 2]', (x) => T.sum(T.mul(x, x), [0, 2]), [rnd([2, 3, 4], 3)]);
+  gradcheck('sum [0, 2, 3] keepdim', (x) => T.sum(T.sin(x), [0, 2, 3], true), [rnd([2, 3, 4, 2], 4)]);
+  // The bias of a 1×1 conv1d: [C, 1] broadcast over [B, C, T] (its gradient is summed over axes 0 and 2).
+  gradcheck('add bias [C, 1]', (y, b) => T.sum(T.square(T.add(y, b))), [rnd([2, 3, 5], 5), rnd([3, 1], 6)]);
+});
+
+test('matmul: gradient of a weight shared by the batch is the batch-summed product', () => {
+  const w = rnd([4, 3], 7), x = rnd([2, 3, 3, 5], 8);
+  gradcheck('W @ x (W broadcast)', (a, b) => T.sum(T.square(T.matmul(a, b))), [w, x]);
+  gradcheck('x @ W (W broadcast, 3-D)', (a, b) => T.sum(T.square(T.matmul(a, b))), [rnd([3, 2, 4], 9), rnd([1, 4, 3], 10)]);
+  gradcheck('x @ Wᵀ (transposed view)', (a, b) => T.sum(T.square(T.matmul(a, T.transpose(b)))), [rnd([3, 2, 4], 11), rnd([5, 4], 12)]);
+  // float32 against the explicit per-batch sum.
+  for (const dtype of ['float32', 'float64'] as const) {
+    const W = T.requireGrad(T.cast(rnd([6, 5], 13), dtype)), X = T.requireGrad(T.cast(rnd([3, 5, 7], 14), dtype));
+    const y = T.matmul(W, X);
+    const gy = T.cast(rnd(y.shape, 15), dtype);
+    T.backward(y, { grad: gy });
+    const ref = T.sum(T.matmul(gy, T.transpose(X.detach())), [0]);
+    assert.deepEqual(W.grad!.shape, [6, 5]);
+    assertClose(T.cast(W.grad!, 'float64'), T.cast(ref, 'float64'), dtype === 'float32' ? 1e-6 : 1e-14, `shared weight gradient ${dtype}`);
+    assertClose(T.cast(T.batchSummedMatmul(gy, T.transpose(X.detach())), 'float64'), T.cast(ref, 'float64'), dtype === 'float32' ? 1e-6 : 1e-14, `batchSummedMatmul ${dtype}`);
+  }
+});
