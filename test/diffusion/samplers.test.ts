@@ -280,3 +280,28 @@ test('DPM-Solver++(2M) equals a float64 re-implementation of the SD sampler (low
     assert.ok(err < 2e-5, `${steps} steps: DPM-Solver++ vs the float64 reference loop: ${err}`);
   }
 });
+
+test('DDPM ancestral: each step equals the float64 p_sample formula with the given noise; mask blending after the step at t', () => {
+  const startT = 6;
+  const x0 = T.randn([1, 1, 2, 3], new T.Generator(31));
+  const zs = Array.from({ length: startT }, (_, i) => T.randn([1, 1, 2, 3], new T.Generator(40 + i)));
+  const calls: number[] = [];
+  const r = ddpmSample(toyEps(calls), sched, { xT: x0, startT, noise: replayNoise(zs), temperature: 0.8 });
+  assert.deepEqual(calls, [5, 4, 3, 2, 1, 0]);
+  let x = x0.toArray();
+  for (let t = startT - 1; t >= 0; t--) {
+    const a = ac[t], k = Math.sqrt(1 - a) / (a * S * S + 1 - a);
+    const z = zs[startT - 1 - t].toArray();
+    x = x.map((v, i) => {
+      const e = k * (v - Math.sqrt(a) * MU);
+      const xr = Math.sqrt(1 / a) * v - Math.sqrt(1 / a - 1) * e;
+      const mean = sched.posterior_mean_coef1[t] * xr + sched.posterior_mean_coef2[t] * v;
+      return mean + (t > 0 ? Math.exp(0.5 * sched.posterior_log_variance_clipped[t]) * z[i] * 0.8 : 0);
+    });
+  }
+  const got = r.x.toArray();
+  assert.ok(got.every((v, i) => Math.abs(v - x[i]) < 1e-5 * (1 + Math.abs(x[i]))), `DDPM ${got} vs ${x}`);
+  const seenT: number[] = [];
+  ddpmSample(toyEps(), sched, { xT: x0, startT: 3, noise: seededNoise(1), blend: (xx, t) => (seenT.push(t), xx) });
+  assert.deepEqual(seenT, [2, 1, 0]);
+});
