@@ -98,12 +98,22 @@ export function sampleLatents(model: LatentDiffusion, o: LatentSampleOptions): L
       r = dpmSolverPPSample(eps, ac, { xT, steps: o.steps, onStep: o.onStep, blend, tStart });
       break;
     case 'ddpm':
-      r = ddpmSample(eps, model.schedule(), { xT, noise, onStep: o.onStep, blend, startT });
+      r = ddpmSample(model._cfg.parameterization === 'x0' ? x0AsEps(model, eps) : eps, model.schedule(), { xT, noise, onStep: o.onStep, blend, startT });
       break;
     default:
       throw new Error(`unknown sampler ${o.sampler as string} (${SAMPLERS.join(', ')})`);
   }
   return { ...r, start: xT };
+}
+
+/**
+ * LatentDiffusion.p_mean_variance takes an x0-parameterized model's output as x̂₀ directly; the DDPM step
+ * reads ε, so hand it the ε that gives back that x̂₀. (The reference's DDIM/PLMS/DPM samplers always
+ * treat the output as ε, and so do ours.)
+ */
+function x0AsEps(model: LatentDiffusion, eps: EpsFn): EpsFn {
+  const s = model.schedule();
+  return (x, t) => T.div(T.sub(T.mul(x, s.sqrt_recip_alphas_cumprod[t]), eps(x, t)), s.sqrt_recipm1_alphas_cumprod[t]);
 }
 
 /** x ← q_sample(x0, t)·mask + (1 − mask)·x (mask = 1 where x0 is kept). */

@@ -5,7 +5,11 @@ import * as T from '../../src/engine/index.js';
 import { DiffusionWrapper, type ConditioningKey } from '../../src/diffusion/latent-diffusion.js';
 import { deltaBorder, tiledApply, windowStarts, defaultSplitInputParams } from '../../src/diffusion/tiling.js';
 import type { UNetModel } from '../../src/models/unet/unet.js';
-import { tinyModel } from '../tasks/helpers.js';
+import { tinyConfig, tinyModel } from '../tasks/helpers.js';
+import { instantiate } from '../../src/models/targets.js';
+import type { LatentDiffusion } from '../../src/diffusion/latent-diffusion.js';
+import { sampleLatents } from '../../src/diffusion/sample.js';
+import { seededNoise } from '../../src/diffusion/noise.js';
 
 /** A stand-in UNet that records what it was called with. */
 function recorder() {
@@ -87,4 +91,85 @@ test('tiling: window positions, border weights, blending reproduces the input / 
   const up = tiledApply(x, sp, 2, (c) => T.upsampleNearest(c, 2)).toArray();
   const ref = T.upsampleNearest(x, 2).toArray();
   assert.ok(up.every((v, i) => Math.abs(v - ref[i]) < 1e-6), '×2 crops blend to the ×2 image');
+});
+
+/**
+ * float64 re-implementation of the reference's split_input_params path (get_fold_unfold / get_weighting /
+ * delta_border, torch Unfold → per-crop function → ·weighting → Fold / Fold(weighting)) for sizes that the
+ * windows cover exactly. fn(crop values, crop index) gives the crop output (k·uf square).
+ */
+function refFold(x: number[], C: number, H: number, W: number, k: [number, number], s: [number, number], uf: number, tie: boolean,
+  fn: (crop: number[], i: number) => number[]): number[] {
+  const Ly = Math.floor((H - k[0]) / s[0]) + 1, Lx = Math.floor((W - k[1]) / s[1]) + 1;
+  const delta = (h: number, w: number) => {
+    const out: number[] = [];
+    for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) {
+      const ay = y / (h - 1), ax = xx / (w - 1);
+      out.push(Math.min(Math.min(ay, ax), Math.min(1 - ay, 1 - ax)));
+    }
+    return out;
+  };
+  const clip = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+  const kh = k[0] * uf, kw = k[1] * uf, OH = H * uf, OW = W * uf;
+  const wBase = delta(kh, kw).map((v) => clip(v, 0.01, 0.5));
+  const wTie = tie ? delta(Ly, Lx).map((v) => clip(v, 0.01, 0.5)) : null;
+  const acc = new Array<number>(C * OH * OW).fill(0), norm = new Array<number>(OH * OW).fill(0);
+  for (let iy = 0; iy < Ly; iy++) for (let ix = 0; ix < Lx; ix++) {
+    const l = iy * Lx + ix;
+    const crop: number[] = [];
+    for (let c = 0; c < C; c++) for (let y = 0; y < k[0]; y++) for (let xx = 0; xx < k[1]; xx++) crop.push(x[(c * H + iy * s[0] + y) * W + ix * s[1] + xx]);
+    const o = fn(crop, l);
+    for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) {
+      const w = wBase[y * kw + xx] * (wTie ? wTie[l] : 1);
+      const p = (iy * s[0] * uf + y) * OW + ix * s[1] * uf + xx;
+      norm[p] += w;
+      for (let c = 0; c < C; c++) acc[c * OH * OW + p] += o[(c * kh + y) * kw + xx] * w;
+    }
+  }
+  return acc.map((v, i) => v / norm[i % (OH * OW)]);
+}
+
+test('tiling: crop-dependent outputs are blended with the reference fold weights (UNet and ×uf decode windows, tie breaker)', () => {
+  const C = 2, H = 12, W = 15;
+  const x = T.randn([1, C, H, W], new T.Generator(21));
+  const xs = x.toArray();
+  for (const tie of [false, true]) {
+    // UNet-like: same size, output depends on the crop index and nonlinearly on the values
+    const sp = { ...defaultSplitInputParams(3), ks: [6, 5] as [number, number], stride: [3, 5] as [number, number], tie_braker: tie };
+    const got = tiledApply(x, sp, 1, (c, _e, i) => T.add(T.mul(T.square(c), 0.5), i + 1)).toArray();
+    const want = refFold(xs, C, H, W, sp.ks, sp.stride, 1, tie, (crop, i) => crop.map((v) => 0.5 * v * v + i + 1));
+    const err = Math.max(...got.map((v, i) => Math.abs(v - want[i])));
+    assert.ok(err < 1e-5, `tie ${tie}, uf 1: max error ${err}`);
+    // decode-like: each crop grows ×3 (nearest), plus a crop-index offset
+    const up = tiledApply(x, sp, 3, (c, _e, i) => T.mul(T.upsampleNearest(c, 3), i + 1)).toArray();
+    const wantUp = refFold(xs, C, H, W, sp.ks, sp.stride, 3, tie, (crop, i) => {
+      const o: number[] = [];
+      for (let c = 0; c < C; c++) for (let y = 0; y < 18; y++) for (let xx = 0; xx < 15; xx++) o.push(crop[(c * 6 + Math.floor(y / 3)) * 5 + Math.floor(xx / 3)] * (i + 1));
+      return o;
+    });
+    const errUp = Math.max(...up.map((v, i) => Math.abs(v - wantUp[i])));
+    assert.ok(errUp < 1e-5, `tie ${tie}, uf 3: max error ${errUp}`);
+  }
+});
+
+test('DDPM on an x0-parameterized model uses the model output as x̂₀ (LatentDiffusion.p_mean_variance)', () => {
+  const cfg = tinyConfig('unconditional') as { params: Record<string, unknown> };
+  cfg.params.parameterization = 'x0';
+  const m = instantiate<LatentDiffusion>(cfg as never, 'model', { gen: new T.Generator(3) }).eval();
+  const x0 = T.randn([1, 3, 8, 8], new T.Generator(5));
+  const r = T.noGrad(() => sampleLatents(m, { sampler: 'ddpm', steps: 0, cond: null, init: { x0, strength: 0.003 }, seed: 9 }));
+  assert.equal(r.steps, 3);
+  // float64 p_sample with the model output taken as x̂₀, from the same noise stream
+  const s = m.schedule();
+  const noise = seededNoise(9);
+  const z0 = noise([1, 3, 8, 8]).toArray();
+  let x = x0.toArray().map((v, i) => s.sqrt_alphas_cumprod[2] * v + s.sqrt_one_minus_alphas_cumprod[2] * z0[i]);
+  for (let t = 2; t >= 0; t--) {
+    const out = T.noGrad(() => m.applyModel(T.tensor(Float32Array.from(x), [1, 3, 8, 8]), t, null)).toArray();
+    const z = noise([1, 3, 8, 8]).toArray();
+    x = x.map((v, i) => s.posterior_mean_coef1[t] * out[i] + s.posterior_mean_coef2[t] * v + (t > 0 ? Math.exp(0.5 * s.posterior_log_variance_clipped[t]) * z[i] : 0));
+  }
+  const got = r.x.toArray();
+  const err = Math.max(...got.map((v, i) => Math.abs(v - x[i])));
+  assert.ok(err < 1e-4, `x0-parameterized DDPM: max error ${err}`);
 });
