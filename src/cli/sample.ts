@@ -27,7 +27,7 @@ export const SAMPLE_USAGE = `usage: ldm sample --config <config.yaml> --ckpt <mo
     img2img (any of unconditional / class / text models)  --init-image in.png --strength 0.75
   options:
     --sampler ddim|plms|dpm++|ddpm   (default ddim)       --steps N   (default 50; ddpm runs every timestep)
-    --eta E        DDIM eta (default 0; 1 for super-resolution)
+    --eta E        DDIM eta (default 0; 1 for unconditional and super-resolution, as the reference scripts)
     --scale S      classifier-free guidance (default 5 for text, 3 for class models with a "no class" label, else 1)
     --seed N       (default 42)     --n N   samples per prompt / class / input (default 1)
     --H N --W N    image size (default: the training size; multiples of f × the UNet's downsampling)

@@ -30,16 +30,23 @@ function checkOutput(r: tasks.TaskResult, shape: number[]): void {
 
 test('unconditional: any multiple of f × UNet factor, seeded, clear size errors', () => {
   const m = tinyModel('unconditional');
-  const a = tasks.sampleUnconditional(m, { ...S, n: 2, H: 32, W: 64 });
+  const a = tasks.sampleUnconditional(m, { ...S, n: 2, H: 32, W: 64, eta: 0 });
   checkOutput(a, [2, 3, 32, 64]);
   assert.deepEqual(a.samples.shape, [2, 3, 8, 16]);
-  const b = tasks.sampleUnconditional(m, { ...S, n: 2, H: 32, W: 64 });
+  const b = tasks.sampleUnconditional(m, { ...S, n: 2, H: 32, W: 64, eta: 0 });
   assert.deepEqual(b.samples.toArray(), a.samples.toArray(), 'same seed, same samples');
-  const c = tasks.sampleUnconditional(m, { ...S, n: 2, H: 32, W: 64, seed: 2 });
+  const c = tasks.sampleUnconditional(m, { ...S, n: 2, H: 32, W: 64, seed: 2, eta: 0 });
   assert.notDeepEqual(c.samples.toArray(), a.samples.toArray());
-  // a given x_T is used as is
-  const d = tasks.sampleUnconditional(m, { ...S, xT: a.start });
+  // a given x_T is used as is (eta 0: no per-step noise)
+  const d = tasks.sampleUnconditional(m, { ...S, xT: a.start, eta: 0 });
   assert.deepEqual(d.samples.toArray(), a.samples.toArray());
+  // scripts/sample_diffusion.py samples with DDIM eta 1.0 unless told otherwise
+  const noEta = { ...S };
+  delete (noEta as { eta?: number }).eta;
+  const e1 = tasks.sampleUnconditional(m, { ...noEta, xT: a.start });
+  assert.equal(e1.params.eta, '1');
+  assert.deepEqual(e1.samples.toArray(), tasks.sampleUnconditional(m, { ...noEta, xT: a.start, eta: 1 }).samples.toArray());
+  assert.notDeepEqual(e1.samples.toArray(), tasks.sampleUnconditional(m, { ...noEta, xT: a.start, eta: 0 }).samples.toArray());
   assert.throws(() => tasks.sampleUnconditional(m, { ...S, H: 30, W: 32 }), /height 30 is not divisible by the first stage's downsampling factor f = 4/);
   assert.throws(() => tasks.sampleUnconditional(m, { ...S, H: 36, W: 32 }), /height 36 must be a multiple of 32 \(f = 4 × the UNet's 8× downsampling\)/);
   assert.throws(() => tasks.sampleClassConditional(m, { ...S, classes: [1] }), /this is an unconditional model .*not a class-conditional model/);
