@@ -5,6 +5,7 @@ import { record } from '../autograd.js';
 import { K } from '../kernels/index.js';
 import { fmt, forEachOffset, normAxis, numel, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import type { FloatArray, TypedData } from '../dtype.js';
 import { contiguousData } from './create.js';
 
 /** A contiguous tensor with the same values (t itself when already contiguous). */
@@ -133,7 +134,36 @@ export function slice(t: Tensor, axis: number, start: number, end?: number, step
 /** Copy src's values into the (possibly strided) destination view dst of the same shape. */
 export function copyInto(dst: Tensor, src: Tensor): void {
   if (!sameShape(dst.shape, src.shape)) throw new RangeError(`copyInto: ${fmt(src.shape)} into ${fmt(dst.shape)}`);
-  const vals = contiguousData(src);
+  // Copying between views of one storage goes through a fresh copy of the source (they may overlap).
+  if (src.data === dst.data) {
+    copyValues(dst, contiguousData(src).slice());
+    return;
+  }
+  const float = src.dtype === 'float32' || src.dtype === 'float64';
+  if (float && src.dtype === dst.dtype && !src.isContiguous() && dst.isContiguous()) {
+    // A strided source (e.g. a transposed gradient) is gathered straight into the destination.
+    const d = dst.data as FloatArray;
+    K.copyStrided({ data: src.data as FloatArray, offset: src.offset, strides: src.strides }, d.subarray(dst.offset, dst.offset + dst.size), src.shape);
+    return;
+  }
+  // Source values in row-major order: a contiguous source is read in place (at its offset); a strided
+  // float source is gathered into a pooled temporary (given back below).
+  let tmp: Tensor | null = null;
+  let vals: TypedData;
+  if (src.isContiguous()) vals = src.data.subarray(src.offset, src.offset + src.size);
+  else if (float) {
+    tmp = Tensor.uninit(src.shape, src.dtype);
+    K.copyStrided({ data: src.data as FloatArray, offset: src.offset, strides: src.strides }, tmp.data as FloatArray, src.shape);
+    vals = tmp.data;
+  } else vals = contiguousData(src);
+  try {
+    copyValues(dst, vals);
+  } finally {
+    tmp?.dispose();
+  }
+}
+
+function copyValues(dst: Tensor, vals: TypedData): void {
   if (dst.isContiguous()) {
     (dst.data as Float32Array).set(vals as Float32Array, dst.offset);
     return;
