@@ -168,3 +168,51 @@ test('sampling a LatentDiffusion does not grow memory with the number of steps',
   });
   assert.equal(live(4), live(10));
 });
+
+test('inpainting conditioning is inpaint.py\'s: [VQ encode(2·(1−m)·x − 1), nearest(2m − 1)], UNet input [x_t, c, mask]', () => {
+  const m = tinyModel('inpainting');
+  const W = 32, H = 32;
+  const image = img(W, H, (x, y, c) => (x * 11 + y * 5 + c * 70) % 256);
+  // gray mask with values on both sides of 0.5: threshold ≥ 0.5 (L = 128 → 0.50196 ≥ 0.5 fills; 127 keeps)
+  const hole = (x: number, y: number) => x >= 5 && x < 21 && y >= 9 && y < 26;
+  const mask = img(W, H, (x, y) => (hole(x, y) ? 128 : 127));
+  const seen: T.Tensor[] = [];
+  const orig = m.applyModel.bind(m);
+  m.applyModel = (x, t, c) => {
+    if (seen.length === 0) seen.push(T.keep(T.mulScalar(c as T.Tensor, 1)));
+    return orig(x, t, c);
+  };
+  tasks.sampleInpainting(m, { ...S, image, mask });
+  const got = seen[0];
+  assert.deepEqual(got.shape, [1, 4, 8, 8]);
+  const masked = new Float32Array(3 * W * H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) {
+    masked[(c * H + y) * W + x] = (hole(x, y) ? 0 : image.data[(y * W + x) * 3 + c] / 255) * 2 - 1;
+  }
+  const enc = T.noGrad(() => (m.first_stage_model.encode as (x: T.Tensor) => T.Tensor)(T.tensor(masked, [1, 3, H, W]))).toArray();
+  const g = got.toArray();
+  for (let i = 0; i < 3 * 64; i++) assert.ok(Math.abs(g[i] - enc[i]) < 1e-5, `encoded masked image at ${i}: ${g[i]} vs ${enc[i]}`);
+  for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) {
+    // F.interpolate(mode='nearest'): source pixel floor(i · 32 / 8)
+    assert.equal(g[3 * 64 + y * 8 + x], hole(x * 4, y * 4) ? 1 : -1, `mask channel at (${x}, ${y})`);
+  }
+});
+
+test('super-resolution conditioning is the notebook\'s LR_image: 2·(LR/255) − 1 through Identity, latent of the LR size', () => {
+  const m = tinyModel('superres');
+  const lowRes = img(16, 8, (x, y, c) => (x * 13 + y * 7 + c * 90) % 256);
+  const seen: { c: number[]; x: number[] }[] = [];
+  const orig = m.applyModel.bind(m);
+  m.applyModel = (x, t, c) => {
+    seen.push({ c: (c as T.Tensor).toArray(), x: [...x.shape] });
+    return orig(x, t, c);
+  };
+  const r = tasks.sampleSuperResolution(m, { ...S, lowRes, tiled: false });
+  assert.deepEqual(seen[0].x, [1, 3, 8, 16]);
+  assert.deepEqual(r.decoded.shape, [1, 3, 32, 64]);
+  for (let y = 0; y < 8; y++) for (let x = 0; x < 16; x++) for (let c = 0; c < 3; c++) {
+    const want = Math.fround(2 * Math.fround(lowRes.data[(y * 16 + x) * 3 + c] / 255) - 1);
+    assert.ok(Math.abs(seen[0].c[(c * 8 + y) * 16 + x] - want) < 1e-6, `LR conditioning at (${x}, ${y}, ${c})`);
+  }
+  assert.equal(seen.length, 4, 'DDIM 4 steps, no guidance');
+});
