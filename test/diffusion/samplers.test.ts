@@ -305,3 +305,26 @@ test('DDPM ancestral: each step equals the float64 p_sample formula with the giv
   ddpmSample(toyEps(), sched, { xT: x0, startT: 3, noise: seededNoise(1), blend: (xx, t) => (seenT.push(t), xx) });
   assert.deepEqual(seenT, [2, 1, 0]);
 });
+
+test('DDIM eta > 0: each step equals the float64 p_sample_ddim update with the given noise and temperature', () => {
+  const steps = 5, eta = 0.7, temp = 0.9;
+  const x0 = T.randn([1, 1, 2, 2], new T.Generator(51));
+  const zs = Array.from({ length: steps }, (_, i) => T.randn([1, 1, 2, 2], new T.Generator(60 + i)));
+  const r = ddimSample(toyEps(), ac, { xT: x0, steps, eta, temperature: temp, noise: replayNoise(zs) });
+  // independent schedule: timesteps 1 + 200k, a_prev = ᾱ[0] for the last step
+  const ts = [1, 201, 401, 601, 801];
+  let x = x0.toArray();
+  for (let idx = steps - 1; idx >= 0; idx--) {
+    const a = ac[ts[idx]], ap = idx === 0 ? ac[0] : ac[ts[idx - 1]];
+    const sg = eta * Math.sqrt(((1 - ap) / (1 - a)) * (1 - a / ap));
+    const k = Math.sqrt(1 - a) / (a * S * S + 1 - a);
+    const z = zs[steps - 1 - idx].toArray();
+    x = x.map((v, i) => {
+      const e = k * (v - Math.sqrt(a) * MU);
+      const p0 = (v - Math.sqrt(1 - a) * e) / Math.sqrt(a);
+      return Math.sqrt(ap) * p0 + Math.sqrt(1 - ap - sg * sg) * e + sg * z[i] * temp;
+    });
+  }
+  const got = r.x.toArray();
+  assert.ok(got.every((v, i) => Math.abs(v - x[i]) < 1e-5 * (1 + Math.abs(x[i]))), `DDIM eta ${eta}: ${got} vs ${x}`);
+});
