@@ -7,6 +7,8 @@ import path from 'node:path';
 import * as T from '../engine/index.js';
 import { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import { SAMPLERS, type SamplerName } from '../diffusion/sample.js';
+import { ddimTimesteps } from '../diffusion/schedules.js';
+import { readYaml } from '../io/config.js';
 import type { StepCallback } from '../diffusion/sampler.js';
 import { loadCheckpointInto, readCheckpoint } from '../io/ckpt.js';
 import { makeGrid, readImage, writePng } from '../io/image.js';
@@ -217,6 +219,17 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   }
 }
 
+/** Reject a DDIM/PLMS step count before spending seconds on loading the model. */
+function checkDDIMSteps(config: string, steps: number): void {
+  const params = (readYaml(config).model as { params?: { timesteps?: number } } | undefined)?.params;
+  try {
+    ddimTimesteps('uniform', steps, params?.timesteps ?? 1000);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
 function runSample(p: Parsed): number {
   const quiet = p.flags.has('quiet');
   const log = (s: string) => {
@@ -229,6 +242,7 @@ function runSample(p: Parsed): number {
     throw new UsageError('--steps does not apply to the ddpm sampler (ancestral sampling runs every timestep); for fewer steps use --sampler ddim --eta 1');
   }
   const { config, ckpt } = resolveModelFiles(one(p, 'ckpt') ?? one(p, 'model'), one(p, 'config'));
+  if (sampler === 'ddim' || sampler === 'plms') checkDDIMSteps(config, stepsArg ?? 50);
   const vocab = one(p, 'vocab');
   if (vocab !== undefined && !existsSync(vocab)) throw new UsageError(`--vocab: vocab file ${vocab} does not exist`);
   const xT = one(p, 'x-t') !== undefined ? readXT(one(p, 'x-t')!) : undefined;

@@ -94,8 +94,9 @@ test('ldm sample: wrong task, bad sizes, missing vocab, bad options give clear e
   assert.equal(r.code, 2);
   assert.match(r.out, /height 30 is not divisible by the first stage's downsampling factor f = 4/);
   r = await ldm('sample', '--ckpt', uncond, '--steps', '27');
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2);
   assert.match(r.out, /27 steps would use timestep 1000.*26 or 28/);
+  assert.doesNotMatch(r.out, /loaded /, 'a bad step count is refused before the model is loaded');
   r = await ldm('sample', '--ckpt', uncond, '--sampler', 'euler');
   assert.match(r.out, /--sampler must be one of ddim, plms, dpm\+\+, ddpm/);
   r = await ldm('sample', '--ckpt', uncond, '--bogus', '1');
