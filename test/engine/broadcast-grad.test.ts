@@ -69,3 +69,25 @@ test('matmul: gradient of a weight shared by the batch is the batch-summed produ
     assertClose(vals(T.batchSummedMatmul(gy, T.transpose(X.detach()))), vals(ref), dtype === 'float32' ? 1e-6 : 1e-14, `batchSummedMatmul ${dtype}`);
   }
 });
+
+test('slice gradient: zero outside the slice, g inside (long rows zero only the complement)', () => {
+  for (const dtype of ['float32', 'float64'] as const) {
+    const x = T.requireGrad(T.cast(rnd([2, 6, 8, 9], 16), dtype)); // inner 72 ≥ 64: the row-wise path
+    const [a, b, c] = T.split(x, [1, 3, 2], 1);
+    const ga = T.cast(rnd([2, 1, 8, 9], 17), dtype), gc = T.cast(rnd([2, 2, 8, 9], 18), dtype);
+    T.backward(T.add(T.sum(T.mul(a, ga)), T.sum(T.mul(c, gc))));
+    void b;
+    const gx = vals(x.grad!), A = vals(ga), C = vals(gc);
+    const expected: number[] = [];
+    for (let o = 0; o < 2; o++) {
+      for (let ch = 0; ch < 6; ch++) {
+        for (let i = 0; i < 72; i++) {
+          expected.push(ch === 0 ? A[o * 72 + i] : ch >= 4 ? C[(o * 2 + ch - 4) * 72 + i] : 0);
+        }
+      }
+    }
+    assert.deepEqual(gx, expected, `split gradient ${dtype}`);
+  }
+  gradcheck('slice rows [1:3] of axis 1 (long rows)', (x) => T.sum(T.square(T.slice(x, 1, 1, 3))), [rnd([2, 4, 64], 19)]);
+  gradcheck('slice with step', (x) => T.sum(T.square(T.slice(x, 1, 0, 4, 2))), [rnd([2, 4, 64], 20)]);
+});

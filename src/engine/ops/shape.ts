@@ -123,7 +123,18 @@ export function slice(t: Tensor, axis: number, start: number, end?: number, step
   strides[a] *= step;
   const out = t.view_(shape, strides, t.offset + s * t.strides[a]);
   return record(out, 'slice', [t], (g) => {
-    const full = Tensor.empty(t.shape, g.dtype);
+    // A unit-step slice whose rows are long (a split into channel blocks, a concat's gradient) zeroes only
+    // the rows outside it; the rest is overwritten by g.
+    const outer = numel(t.shape.slice(0, a)), inner = numel(t.shape.slice(a + 1));
+    const rowsOnly = step === 1 && inner >= 64 && len > 0;
+    const full = rowsOnly ? Tensor.uninit(t.shape, g.dtype) : Tensor.empty(t.shape, g.dtype);
+    if (rowsOnly) {
+      const d = full.data as FloatArray, blk = n * inner;
+      for (let o = 0; o < outer; o++) {
+        if (s > 0) d.fill(0, o * blk, o * blk + s * inner);
+        if (s + len < n) d.fill(0, o * blk + (s + len) * inner, (o + 1) * blk);
+      }
+    }
     const view = full.view_(shape, strides.map((x, i) => (i === a ? full.strides[a] * step : full.strides[i])), s * full.strides[a]);
     copyInto(view, g);
     view.dispose();
