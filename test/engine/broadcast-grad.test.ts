@@ -91,3 +91,23 @@ test('slice gradient: zero outside the slice, g inside (long rows zero only the 
   gradcheck('slice rows [1:3] of axis 1 (long rows)', (x) => T.sum(T.square(T.slice(x, 1, 1, 3))), [rnd([2, 4, 64], 19)]);
   gradcheck('slice with step', (x) => T.sum(T.square(T.slice(x, 1, 0, 4, 2))), [rnd([2, 4, 64], 20)]);
 });
+
+test('conv2d backward with a strided upstream gradient (gathered into a pooled buffer)', () => {
+  // permute's backward hands the conv a non-contiguous gradient.
+  gradcheck('conv2d → permute', (x, w, b) => T.sum(T.square(T.permute(T.conv2d(x, w, b, { padding: 1 }), [0, 2, 3, 1]))),
+    [rnd([2, 3, 5, 4], 21), rnd([4, 3, 3, 3], 22), rnd([4], 23)]);
+  for (const dtype of ['float32', 'float64'] as const) {
+    const run = (strided: boolean) => {
+      const x = T.requireGrad(T.cast(rnd([2, 3, 6, 5], 24), dtype)), w = T.requireGrad(T.cast(rnd([4, 3, 3, 3], 25), dtype));
+      const b = T.requireGrad(T.cast(rnd([4], 26), dtype));
+      const y = T.conv2d(x, w, b, { padding: 1 });
+      const gNHWC = T.cast(rnd([2, 6, 5, 4], 27), dtype);
+      const g = strided ? T.permute(gNHWC, [0, 3, 1, 2]) : T.contiguous(T.permute(gNHWC, [0, 3, 1, 2]));
+      assert.equal(g.isContiguous(), !strided);
+      T.backward(y, { grad: g });
+      return [x.grad!, w.grad!, b.grad!].map(vals);
+    };
+    const [a, c] = [run(true), run(false)];
+    a.forEach((v, i) => assert.deepEqual(v, c[i], `conv2d gradient ${i} ${dtype}`));
+  }
+});

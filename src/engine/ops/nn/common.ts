@@ -3,7 +3,8 @@
 
 import { isFloat, type FloatArray } from '../../dtype.js';
 import { fmt } from '../../shape.js';
-import type { Tensor } from '../../tensor.js';
+import { K } from '../../kernels/index.js';
+import { Tensor } from '../../tensor.js';
 import { contiguousData } from '../create.js';
 
 /** Throws unless every given tensor is float32/float64 and all share one dtype. */
@@ -22,6 +23,22 @@ export function checkFloat(op: string, named: Record<string, Tensor | null | und
 /** Contiguous float data of t (t's own buffer when already dense at offset 0). */
 export function dense(t: Tensor): FloatArray {
   return contiguousData(t) as FloatArray;
+}
+
+/**
+ * fn(dense values of t) where the values are only needed during the call: a contiguous t is read in place
+ * (at its offset), a strided one is gathered into a pooled buffer that is given back afterwards.
+ */
+export function withDense<R>(t: Tensor, fn: (d: FloatArray) => R): R {
+  const data = t.data as FloatArray;
+  if (t.isContiguous()) return fn(t.offset === 0 && data.length === t.size ? data : data.subarray(t.offset, t.offset + t.size));
+  const tmp = Tensor.uninit(t.shape, t.dtype);
+  try {
+    K.copyStrided({ data, offset: t.offset, strides: t.strides }, tmp.data as FloatArray, t.shape);
+    return fn(tmp.data as FloatArray);
+  } finally {
+    tmp.dispose();
+  }
 }
 
 /** dense(t), or null for a missing tensor. */

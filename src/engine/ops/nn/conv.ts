@@ -6,7 +6,7 @@ import { K } from '../../kernels/index.js';
 import { fmt } from '../../shape.js';
 import { Tensor } from '../../tensor.js';
 import { sum } from '../reduce.js';
-import { checkFloat, dense, denseOrNull, positiveInt } from './common.js';
+import { checkFloat, dense, denseOrNull, positiveInt, withDense } from './common.js';
 
 export interface Conv2dOptions {
   /** One stride for both axes, or [sh, sw]. Default 1. */
@@ -48,8 +48,7 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null = null, opts: Conv
   const xd = dense(x), wd = dense(w);
   const out = Tensor.uninit([N, O, OH, OW], x.dtype);
   K.conv2dForward(xd, N, C, H, W, wd, O, kh, kw, denseOrNull(b), sh, sw, pt, pl, OH, OW, out.data as FloatArray);
-  return record(out, 'conv2d', [x, w, b], (g) => {
-    const gd = dense(g);
+  return record(out, 'conv2d', [x, w, b], (g) => withDense(g, (gd) => {
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (x.requiresGrad) {
       gx = Tensor.uninit(x.shape, x.dtype);
@@ -64,5 +63,5 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null = null, opts: Conv
       gb = sum(g, [0, 2, 3]);
     }
     return [gx, gw, gb];
-  });
+  }));
 }
