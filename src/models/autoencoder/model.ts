@@ -63,11 +63,30 @@ export function scoped(fn: () => T.Tensor): T.Tensor {
 }
 
 /** One resolution level: `block.{j}`, `attn.{j}`, and `downsample` / `upsample`. */
+/** One resolution level: n ResnetBlocks (blockIn → blockOut, then blockOut → blockOut), each followed by
+ *  an attention block when the level's resolution is in attn_resolutions; then the resampler, if any. */
 class Level extends Module {
   block = new ModuleList<ResnetBlock>();
   attn = new ModuleList<Layer>();
   downsample: Downsample | null = null;
   upsample: Upsample | null = null;
+
+  constructor(blockIn: number, blockOut: number, n: number, withAttn: boolean, cfg: DDConfig, b: Builder) {
+    super();
+    for (let j = 0; j < n; j++) {
+      this.block.push(new ResnetBlock(j === 0 ? blockIn : blockOut, blockOut, cfg.dropout, b));
+      if (withAttn) this.attn.push(makeAttn(blockOut, cfg.attn_type, b));
+    }
+  }
+
+  /** The blocks (and their attention), without the resampler. */
+  forwardBlocks(h: T.Tensor): T.Tensor {
+    for (let j = 0; j < this.block.length; j++) {
+      h = this.block[j].forward(h);
+      if (this.attn.length > 0) h = this.attn[j].forward(h);
+    }
+    return h;
+  }
 }
 
 class Mid extends Module {
@@ -95,14 +114,9 @@ export class Encoder extends Module {
     let res = _cfg.resolution;
     let blockIn = ch;
     for (let i = 0; i < ch_mult.length; i++) {
-      const level = new Level();
-      blockIn = ch * inMult[i];
       const blockOut = ch * ch_mult[i];
-      for (let j = 0; j < num_res_blocks; j++) {
-        level.block.push(new ResnetBlock(blockIn, blockOut, dropout, b));
-        blockIn = blockOut;
-        if (attn_resolutions.includes(res)) level.attn.push(makeAttn(blockIn, _cfg.attn_type, b));
-      }
+      const level = new Level(ch * inMult[i], blockOut, num_res_blocks, attn_resolutions.includes(res), _cfg, b);
+      blockIn = blockOut;
       if (i !== ch_mult.length - 1) {
         level.downsample = new Downsample(blockIn, _cfg.resamp_with_conv, b);
         res = Math.floor(res / 2);
@@ -119,10 +133,7 @@ export class Encoder extends Module {
     return scoped(() => {
       let h = this.conv_in.forward(x);
       for (const level of this.down) {
-        for (let j = 0; j < level.block.length; j++) {
-          h = level.block[j].forward(h);
-          if (level.attn.length > 0) h = level.attn[j].forward(h);
-        }
+        h = level.forwardBlocks(h);
         if (level.downsample) h = level.downsample.forward(h);
       }
       h = this.mid.forward(h);
@@ -149,13 +160,9 @@ export class Decoder extends Module {
     this.mid = new Mid(new ResnetBlock(blockIn, blockIn, dropout, b), makeAttn(blockIn, _cfg.attn_type, b), new ResnetBlock(blockIn, blockIn, dropout, b));
     const levels: Level[] = new Array(L);
     for (let i = L - 1; i >= 0; i--) {
-      const level = new Level();
       const blockOut = ch * ch_mult[i];
-      for (let j = 0; j < num_res_blocks + 1; j++) {
-        level.block.push(new ResnetBlock(blockIn, blockOut, dropout, b));
-        blockIn = blockOut;
-        if (attn_resolutions.includes(res)) level.attn.push(makeAttn(blockIn, _cfg.attn_type, b));
-      }
+      const level = new Level(blockIn, blockOut, num_res_blocks + 1, attn_resolutions.includes(res), _cfg, b);
+      blockIn = blockOut;
       if (i !== 0) {
         level.upsample = new Upsample(blockIn, _cfg.resamp_with_conv, b);
         res *= 2;
@@ -173,10 +180,7 @@ export class Decoder extends Module {
       let h = this.mid.forward(this.conv_in.forward(z));
       for (let i = this.up.length - 1; i >= 0; i--) {
         const level = this.up[i];
-        for (let j = 0; j < level.block.length; j++) {
-          h = level.block[j].forward(h);
-          if (level.attn.length > 0) h = level.attn[j].forward(h);
-        }
+        h = level.forwardBlocks(h);
         if (level.upsample) h = level.upsample.forward(h);
       }
       if (this._cfg.give_pre_end) return h;
