@@ -31,12 +31,18 @@ export function readImage(path: string): Image {
   } catch (e) {
     throw new Error(`cannot read image ${path}: ${(e as Error).message}`);
   }
+  return decodeImage(buf, path);
+}
+
+/** Decodes PNG or JPEG bytes as 8-bit RGBA; `source` names the input in errors. */
+export function decodeImage(bytes: Uint8Array, source = 'image'): Image {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.subarray(0, 8).equals(PNG_SIG)) {
     try {
       const png = PNG.sync.read(buf);
       return { width: png.width, height: png.height, channels: 4, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length) };
     } catch (e) {
-      throw new Error(`${path}: not a readable PNG (${(e as Error).message})`);
+      throw new Error(`${source}: not a readable PNG (${(e as Error).message})`);
     }
   }
   if (buf[0] === 0xff && buf[1] === 0xd8) {
@@ -44,20 +50,24 @@ export function readImage(path: string): Image {
       const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true });
       return { width: img.width, height: img.height, channels: 4, data: img.data };
     } catch (e) {
-      throw new Error(`${path}: not a readable JPEG (${(e as Error).message})`);
+      throw new Error(`${source}: not a readable JPEG (${(e as Error).message})`);
     }
   }
-  throw new Error(`${path}: unsupported image format (PNG and JPEG are supported)`);
+  throw new Error(`${source}: unsupported image format (PNG and JPEG are supported)`);
 }
 
 /** Writes 8-bit RGB/RGBA/gray pixels as a PNG, with text chunks, atomically (temp file + rename). */
 export function writePng(path: string, img: Image, text: Record<string, string> = {}): void {
+  writeFileAtomic(path, encodePng(img, text));
+}
+
+/** 8-bit RGB/RGBA/gray pixels → PNG file bytes, with text chunks. */
+export function encodePng(img: Image, text: Record<string, string> = {}): Buffer {
   const png = new PNG({ width: img.width, height: img.height, colorType: 6, inputColorType: 6, inputHasAlpha: true });
   const rgba = toRGBA(img);
   rgba.forEach((v, i) => (png.data[i] = v));
   const encoded = PNG.sync.write(png, { colorType: img.channels === 4 ? 6 : img.channels === 3 ? 2 : 0 });
-  const out = insertTextChunks(encoded, text);
-  writeFileAtomic(path, out);
+  return insertTextChunks(encoded, text);
 }
 
 /** The text chunks (tEXt, and uncompressed iTXt) of a PNG file. */
