@@ -9,6 +9,9 @@ import { bertEmbedder } from './bert_embedder.js';
 import { schedules } from './schedules.js';
 import { ldmSample } from './ldm_sample.js';
 import { ldmTrainStep } from './ldm_train_step.js';
+import { clipTokenizer } from './clip_tokenizer.js';
+import { litEma } from './lit_ema.js';
+import { lrSchedule } from './lr_schedule.js';
 
 export const KINDS: Record<string, GoldenKind> = {
   autoencoder_kl: autoencoderKL,
@@ -19,6 +22,9 @@ export const KINDS: Record<string, GoldenKind> = {
   schedules,
   ldm_sample: ldmSample,
   ldm_train_step: ldmTrainStep,
+  clip_tokenizer: clipTokenizer,
+  lit_ema: litEma,
+  lr_schedule: lrSchedule,
 };
 
 export function knownKinds(): string[] {
