@@ -83,6 +83,23 @@ export function installAutogradOps(ops: {
   onesLikeFn = ops.onesLike;
 }
 
+/** Called with each leaf once its gradient of the current backward pass is complete (set by withGradReadyHook). */
+let gradReadyHook: ((leaf: Tensor) => void) | null = null;
+
+/**
+ * Run fn with a hook that every backward pass inside it calls as soon as a leaf's gradient is final —
+ * the point where data-parallel training can start reducing it while the rest of the pass runs.
+ */
+export function withGradReadyHook<R>(hook: (leaf: Tensor) => void, fn: () => R): R {
+  const prev = gradReadyHook;
+  gradReadyHook = hook;
+  try {
+    return fn();
+  } finally {
+    gradReadyHook = prev;
+  }
+}
+
 export function backward(root: Tensor, opts: BackwardOptions = {}): void {
   if (root.disposed) throw new Error(`backward: ${root} was disposed`);
   if (!root.requiresGrad) throw new Error(`backward: ${root} does not require grad (no parameter or input with requiresGrad reached it)`);
@@ -138,6 +155,7 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
         const acc = t.grad ? addFn!(t.grad, g) : g.view_(g.shape, g.strides, g.offset);
         if (t.grad) t.grad.dispose();
         t.grad = keep(acc);
+        gradReadyHook?.(t);
         continue;
       }
       if (!node.backward) throw new Error(`backward: the graph through ${node.name} was already freed (pass retainGraph: true to backward twice)`);
