@@ -10,11 +10,12 @@ import { SAMPLERS, type SamplerName } from '../diffusion/sample.js';
 import { ddimTimesteps } from '../diffusion/schedules.js';
 import { readYaml } from '../io/config.js';
 import type { StepCallback } from '../diffusion/sampler.js';
-import { loadCheckpointInto, readCheckpoint } from '../io/ckpt.js';
+import { readCheckpoint } from '../io/ckpt.js';
+import { loadCheckpointInto } from '../loader/checkpoint.js';
 import { makeGrid, readImage, writePng } from '../io/image.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { buildFromConfigFile } from '../models/targets.js';
-import type { BuildOptions } from '../models/unet/build.js';
+import type { UNetBuildOptions } from '../models/unet/build.js';
 import { skipInit } from '../nn/init.js';
 import * as tasks from '../tasks/index.js';
 
@@ -121,7 +122,7 @@ export function resolveModelFiles(ckptArg: string | undefined, configArg: string
 }
 
 /** Build the model and load its weights; returns whether the EMA weights were used. */
-export function loadModel(config: string, ckptPath: string, ema: boolean | 'auto', log: (s: string) => void, build: BuildOptions = {}): { model: LatentDiffusion; usedEma: boolean } {
+export function loadModel(config: string, ckptPath: string, ema: boolean | 'auto', log: (s: string) => void, build: UNetBuildOptions = {}): { model: LatentDiffusion; usedEma: boolean } {
   // Weights come from the file: skip the random initialisation.
   const model = skipInit(() => buildFromConfigFile<LatentDiffusion>(config, build));
   if (!(model instanceof LatentDiffusion)) throw new Error(`${config}: not a LatentDiffusion config (model.target must be ldm.models.diffusion.ddpm.LatentDiffusion)`);
@@ -130,8 +131,8 @@ export function loadModel(config: string, ckptPath: string, ema: boolean | 'auto
     const hasEma = [...ck.stateDict.keys()].some((k) => k.startsWith('model_ema.') && k !== 'model_ema.decay' && k !== 'model_ema.num_updates');
     let useEma: boolean;
     if (ema === 'auto') {
-      useEma = model._cfg.use_ema && hasEma;
-      if (model._cfg.use_ema && !hasEma) log(`note: the config has use_ema but ${path.basename(ckptPath)} has no model_ema.* weights; using the live weights`);
+      useEma = model.config.use_ema && hasEma;
+      if (model.config.use_ema && !hasEma) log(`note: the config has use_ema but ${path.basename(ckptPath)} has no model_ema.* weights; using the live weights`);
     } else {
       useEma = ema;
       if (ema && !hasEma) throw new Error(`--ema: ${ckptPath} has no EMA weights (model_ema.*); use --no-ema`);

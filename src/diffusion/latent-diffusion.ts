@@ -16,7 +16,7 @@ import type { Params } from '../io/config.js';
 import { DiagonalGaussianDistribution } from '../models/autoencoder/distribution.js';
 import { FIRST_STAGE } from '../models/targets.js';
 import type { UNetModel } from '../models/unet/unet.js';
-import type { BuildOptions } from '../models/unet/build.js';
+import type { UNetBuildOptions } from '../models/unet/build.js';
 import type { Conditioning, CondDict } from './guidance.js';
 import { registerSchedule, SCHEDULE_BUFFER_NAMES, type BetaSchedule, type ScheduleBuffers } from './schedules.js';
 import { tiledApply, type SplitInputParams } from './tiling.js';
@@ -101,14 +101,14 @@ export class LatentDiffusion extends Module {
   /** A buffer only with scale_by_std (stored in the checkpoint); otherwise the config value in _scaleFactor. */
   scale_factor: Buffer | null = null;
   logvar: Parameter | null = null;
-  readonly _cfg: LatentDiffusionConfig;
+  readonly config: LatentDiffusionConfig;
   private readonly _scaleFactor: number;
   /** Set to tile the UNet (and the first stage with patch_distributed_vq) over overlapping crops. */
-  _splitInputParams: SplitInputParams | null = null;
+  splitInputParams: SplitInputParams | null = null;
 
   constructor(cfg: LatentDiffusionConfig, unet: UNetModel, firstStage: FirstStage, condStage: Module | null) {
     super();
-    this._cfg = cfg;
+    this.config = cfg;
     this.model = new DiffusionWrapper(unet, cfg.conditioning_key);
     this.first_stage_model = firstStage;
     this.cond_stage_model = condStage;
@@ -124,10 +124,10 @@ export class LatentDiffusion extends Module {
   }
 
   get numTimesteps(): number {
-    return this._cfg.timesteps;
+    return this.config.timesteps;
   }
   get conditioningKey(): ConditioningKey {
-    return this._cfg.conditioning_key;
+    return this.config.conditioning_key;
   }
   /** The (possibly checkpoint-loaded) scale factor. */
   get scaleFactor(): number {
@@ -149,7 +149,7 @@ export class LatentDiffusion extends Module {
 
   /** How much the UNet downsamples (latent sizes must be multiples of it). */
   get unetFactor(): number {
-    const cfg = this.model.diffusion_model._config;
+    const cfg = this.model.diffusion_model.config;
     return 2 ** ((cfg.channel_mult ?? [1, 2, 4, 8]).length - 1);
   }
 
@@ -158,7 +158,7 @@ export class LatentDiffusion extends Module {
   encodeFirstStage(x: T.Tensor): T.Tensor | DiagonalGaussianDistribution {
     const fs = this.first_stage_model;
     const enc = (xx: T.Tensor) => (fs.encode ? fs.encode(xx) : fs.forward!(xx)) as T.Tensor | DiagonalGaussianDistribution;
-    const sp = this._splitInputParams;
+    const sp = this.splitInputParams;
     if (sp && sp.patch_distributed_vq) {
       // Tiles in pixel space; each crop's latent is blended (a KL posterior contributes its moments).
       const moments = (xx: T.Tensor) => {
@@ -182,7 +182,7 @@ export class LatentDiffusion extends Module {
     const zz = T.mul(z, 1 / this.scaleFactor);
     const fs = this.first_stage_model;
     const dec = (v: T.Tensor) => (fs.decode ? fs.decode(v, opts.forceNotQuantize ?? false) : fs.forward!(v));
-    const sp = this._splitInputParams;
+    const sp = this.splitInputParams;
     if (sp && sp.patch_distributed_vq) return tiledApply(zz, sp, sp.vqf, (crop) => dec(crop));
     return dec(zz);
   }
@@ -209,10 +209,10 @@ export class LatentDiffusion extends Module {
     else if (cond instanceof T.Tensor) d = this.conditioningKey === 'concat' ? { c_concat: [cond] } : { c_crossattn: [cond] };
     else d = cond;
     const run = (x: T.Tensor, dd: CondDict) => this.model.forward(x, tt, dd.c_concat ?? null, dd.c_crossattn ?? null);
-    const sp = this._splitInputParams;
+    const sp = this.splitInputParams;
     if (!sp) return run(xNoisy, d);
     // Spatial conditionings (concat) are cropped with the same windows; others are shared by all crops.
-    const spatial = ['image', 'LR_image', 'segmentation', 'bbox_img', 'masked_image'].includes(this._cfg.cond_stage_key) && this.conditioningKey !== null;
+    const spatial = ['image', 'LR_image', 'segmentation', 'bbox_img', 'masked_image'].includes(this.config.cond_stage_key) && this.conditioningKey !== null;
     const cc = spatial ? d.c_concat ?? [] : [];
     return tiledApply(xNoisy, sp, 1, (crop, extra) => run(crop, spatial ? { ...d, c_concat: extra } : d), cc);
   }
@@ -232,7 +232,7 @@ export class LatentDiffusion extends Module {
    * integer timesteps t [B] and noise. Returns the scalar loss and the logged terms.
    */
   pLosses(x0: T.Tensor, cond: Conditioning, t: T.Tensor, noise: T.Tensor): { loss: T.Tensor; lossSimple: T.Tensor; lossVlb: T.Tensor } {
-    const cfg = this._cfg;
+    const cfg = this.config;
     const xNoisy = this.qSample(x0, t, noise);
     const out = this.applyModel(xNoisy, t, cond);
     const target = cfg.parameterization === 'eps' ? noise : x0;
@@ -260,7 +260,7 @@ export class LatentDiffusion extends Module {
 // ---- building from a config ----------------------------------------------------------------------------
 
 /** The LatentDiffusion row of the targets table: reads `model.params` of an official config. */
-export function buildLatentDiffusion(p: Params, _path = '', _opts: BuildOptions = {}): LatentDiffusion {
+export function buildLatentDiffusion(p: Params, _path = '', _opts: UNetBuildOptions = {}): LatentDiffusion {
   const timesteps = p.int('timesteps', 1000);
   const condCfgRaw = p.get('cond_stage_config');
   const unconditional = condCfgRaw === '__is_unconditional__';

@@ -98,7 +98,7 @@ export function sampleLatents(model: LatentDiffusion, o: LatentSampleOptions): L
       r = dpmSolverPPSample(eps, ac, { xT, steps: o.steps, onStep: o.onStep, blend, tStart });
       break;
     case 'ddpm':
-      r = ddpmSample(model._cfg.parameterization === 'x0' ? x0AsEps(model, eps) : eps, model.schedule(), { xT, noise, onStep: o.onStep, blend, startT });
+      r = ddpmSample(model.config.parameterization === 'x0' ? x0AsEps(model, eps) : eps, model.schedule(), { xT, noise, onStep: o.onStep, blend, startT });
       break;
     default:
       throw new Error(`unknown sampler ${o.sampler as string} (${SAMPLERS.join(', ')})`);

@@ -1,7 +1,7 @@
 // Helpers for golden kinds: build the case's module from config.yaml, load its weights, fetch io tensors.
 
 import * as T from '../engine/index.js';
-import { loadCheckpointInto, type LoadOptions } from '../io/ckpt.js';
+import { loadCheckpointInto, type LoadOptions } from '../loader/checkpoint.js';
 import type { Module } from '../nn/index.js';
 import { buildFromConfigFile } from '../models/targets.js';
 import type { GoldenCase } from './types.js';

@@ -8,7 +8,7 @@
 // import cycles between model files and this table never bite).
 
 import { ConfigError, Params, joinPath, modelNode, readYaml, type ConfigNode } from '../io/config.js';
-import type { BuildOptions } from './unet/build.js';
+import type { UNetBuildOptions } from './unet/build.js';
 import { buildAutoencoderKL, buildIdentity, buildVQModel, buildVQModelInterface } from './autoencoder/index.js';
 import { buildUNet } from './unet/config.js';
 import { buildBERTEmbedder, buildClassEmbedder, buildSpatialRescaler, buildTransformerEmbedder } from './encoders/config.js';
@@ -16,7 +16,7 @@ import { buildLatentDiffusion } from '../diffusion/latent-diffusion.js';
 import { buildDummyLoss, buildLPIPS, buildLPIPSWithDiscriminator, buildNLayerDiscriminator, buildVQLPIPSWithDiscriminator } from './losses/index.js';
 
 /** Build options that flow to every sub-config (meta = shape-only build, gen = init random stream). */
-export type Builder = (p: Params, path: string, opts: BuildOptions) => unknown;
+export type Builder = (p: Params, path: string, opts: UNetBuildOptions) => unknown;
 
 /** What `__is_first_stage__` builds to: the LatentDiffusion builder reuses its first stage as the cond stage. */
 export const FIRST_STAGE = Symbol('__is_first_stage__');
@@ -53,7 +53,7 @@ export const TARGETS: Record<string, Builder> = {
 const NODE_EXTRAS = new Set(['base_learning_rate']);
 
 /** Build a `{target, params}` node (or a sentinel string) found at config path `path`. */
-export function instantiate<R = unknown>(node: ConfigNode, path = '', opts: BuildOptions = {}): R {
+export function instantiate<R = unknown>(node: ConfigNode, path = '', opts: UNetBuildOptions = {}): R {
   const sub = (n: ConfigNode, pth: string) => instantiate(n, pth, opts);
   if (typeof node === 'string') {
     const b = TARGETS[node];
@@ -79,7 +79,7 @@ export function instantiate<R = unknown>(node: ConfigNode, path = '', opts: Buil
 }
 
 /** Read a config.yaml and build its model (`model:` section, or the root node of a bare `{target, params}` file). */
-export function buildFromConfigFile<R = unknown>(file: string, opts: BuildOptions = {}): R {
+export function buildFromConfigFile<R = unknown>(file: string, opts: UNetBuildOptions = {}): R {
   const { node, path } = modelNode(readYaml(file), file);
   try {
     return instantiate<R>(node, path, opts);

@@ -20,7 +20,7 @@ export interface ClassOptions extends SamplingSettings {
 export function numClasses(model: LatentDiffusion): number {
   const cs = model.cond_stage_model;
   if (!(cs instanceof ClassEmbedder)) throw new TaskError('this model has no class embedder');
-  return cs._nClasses;
+  return cs.nClasses;
 }
 
 /** The conditionings for the given labels and, with guidance, the unconditional label. */

@@ -30,13 +30,13 @@ export function modelTask(model: LatentDiffusion): TaskName {
   if (key === null) return 'unconditional';
   if (cs instanceof ClassEmbedder && (key === 'crossattn' || key === 'adm')) return 'class';
   if ((cs instanceof BERTEmbedder || cs instanceof TransformerEmbedder) && key === 'crossattn') {
-    if (model._cfg.cond_stage_key === 'caption') return 'text';
-    throw new TaskError(`conditioning "${model._cfg.cond_stage_key}" through ${cs.constructor.name} (e.g. layout-to-image bounding-box tokens) is not supported for sampling`);
+    if (model.config.cond_stage_key === 'caption') return 'text';
+    throw new TaskError(`conditioning "${model.config.cond_stage_key}" through ${cs.constructor.name} (e.g. layout-to-image bounding-box tokens) is not supported for sampling`);
   }
   if (cs === model.first_stage_model && key === 'concat') return 'inpainting';
   if (cs instanceof SpatialRescaler && key === 'concat') return 'semantic';
   if (cs instanceof Identity && key === 'concat') return 'superres';
-  throw new TaskError(`no sampling task for conditioning_key ${key} with ${cs ? cs.constructor.name : 'no'} conditioning encoder (cond_stage_key ${model._cfg.cond_stage_key})`);
+  throw new TaskError(`no sampling task for conditioning_key ${key} with ${cs ? cs.constructor.name : 'no'} conditioning encoder (cond_stage_key ${model.config.cond_stage_key})`);
 }
 
 /** Throws a message naming what the model does instead when it was not trained for `task`. */
@@ -55,12 +55,12 @@ export function latentShape(model: LatentDiffusion, n: number, H: number, W: num
     if (v % m !== 0) throw new TaskError(`image ${name} ${v} must be a multiple of ${m} (f = ${f} × the UNet's ${u}× downsampling); try ${Math.max(m, Math.round(v / m) * m)}`);
   }
   if (!Number.isInteger(n) || n < 1) throw new TaskError(`the number of samples must be a positive integer, got ${n}`);
-  return [n, model._cfg.channels, H / f, W / f];
+  return [n, model.config.channels, H / f, W / f];
 }
 
 /** The training image size: latent image_size × f. */
 export function defaultImageSize(model: LatentDiffusion): number {
-  return model._cfg.image_size * model.firstStageFactor;
+  return model.config.image_size * model.firstStageFactor;
 }
 
 /** Image size: as given, else that of a given x_T, else the training size. */

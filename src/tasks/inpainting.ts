@@ -34,8 +34,8 @@ export function sampleInpainting(model: LatentDiffusion, o: InpaintOptions): Tas
     const cc = resizeNearest(maskSigned, [c.shape[2], c.shape[3]]);
     return { cond: repeatBatch(T.concat([c, cc], 1), n), maskPx: m01 };
   });
-  if (model.model.diffusion_model._config.in_channels !== shape[1] + cond.shape[1]) {
-    throw new TaskError(`the UNet takes ${model.model.diffusion_model._config.in_channels} channels, but latent (${shape[1]}) + conditioning (${cond.shape[1]}) give ${shape[1] + cond.shape[1]}`);
+  if (model.model.diffusion_model.config.in_channels !== shape[1] + cond.shape[1]) {
+    throw new TaskError(`the UNet takes ${model.model.diffusion_model.config.in_channels} channels, but latent (${shape[1]}) + conditioning (${cond.shape[1]}) give ${shape[1] + cond.shape[1]}`);
   }
   const r = runSampling(model, o, cond, undefined, shape, {}, { task: 'inpainting', size: `${img.width}x${img.height}` });
   // Paste: masked pixels from the sample, the rest exactly as given.

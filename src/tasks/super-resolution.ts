@@ -28,13 +28,13 @@ export function sampleSuperResolution(model: LatentDiffusion, o: SuperResOptions
   const ks = o.window ?? 128, stride = o.stride ?? 64;
   const tiled = o.tiled === undefined || o.tiled === 'auto' ? lr.height > ks || lr.width > ks : o.tiled;
   const cond = T.noGrad(() => repeatBatch(model.getLearnedConditioning(imageToTensor(lr, 'rgb', 'signed')), n));
-  const before = model._splitInputParams;
-  if (tiled) model._splitInputParams = { ...defaultSplitInputParams(f), ks: [ks, ks], stride: [stride, stride] };
+  const before = model.splitInputParams;
+  if (tiled) model.splitInputParams = { ...defaultSplitInputParams(f), ks: [ks, ks], stride: [stride, stride] };
   try {
     return runSampling(model, { ...o, eta: o.eta ?? 1 }, cond, undefined, shape, {}, {
       task: 'superres', input: `${lr.width}x${lr.height}`, size: `${lr.width * f}x${lr.height * f}`, tiled: String(tiled),
     });
   } finally {
-    model._splitInputParams = before;
+    model.splitInputParams = before;
   }
 }

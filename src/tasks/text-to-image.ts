@@ -21,7 +21,7 @@ export function textConditioning(model: LatentDiffusion, prompts: string[], scal
   const cs = model.cond_stage_model;
   if (!(cs instanceof BERTEmbedder)) throw new TaskError('this model has no BERT text encoder');
   if (vocabFile) cs.setTokenizer(vocabFile);
-  if (!cs._tokenizer) throw new TaskError('text prompts need the bert-base-uncased vocab.txt (one token per line): pass --vocab <file>');
+  if (!cs.tokenizer) throw new TaskError('text prompts need the bert-base-uncased vocab.txt (one token per line): pass --vocab <file>');
   const cond = model.getLearnedConditioning(prompts);
   return scale === 1 ? { cond } : { cond, uncond: model.getLearnedConditioning(prompts.map(() => '')) };
 }

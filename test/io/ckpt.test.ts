@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import * as T from '../../src/engine/index.js';
-import { convertToSafetensors, emaKey, loadCheckpointInto, readCheckpoint } from '../../src/io/ckpt.js';
+import { convertToSafetensors, readCheckpoint } from '../../src/io/ckpt.js';
+import { emaKey, loadCheckpointInto } from '../../src/loader/checkpoint.js';
 import { PyObject, unpickle, BUILTIN_GLOBALS, type PyCallable } from '../../src/io/pickle.js';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { crc32 } from '../../src/io/zip.js';

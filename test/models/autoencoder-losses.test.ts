@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as T from '../../src/engine/index.js';
-import { loadCheckpointInto } from '../../src/io/ckpt.js';
+import { loadCheckpointInto } from '../../src/loader/checkpoint.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { instantiate } from '../../src/models/targets.js';
 import {

@@ -8,9 +8,9 @@ import { instantiate, buildFromConfigFile } from '../../src/models/targets.js';
 import {
   AttnBlock, AutoencoderKL, DiagonalGaussianDistribution, Downsample, VQModel, VQModelInterface, VectorQuantizer2,
 } from '../../src/models/autoencoder/index.js';
-import { Builder, param } from '../../src/models/unet/build.js';
+import { Builder, param } from '../../src/nn/build.js';
 import type { Module } from '../../src/nn/index.js';
-import { loadCheckpointInto } from '../../src/io/ckpt.js';
+import { initFromCkpt, loadCheckpointInto } from '../../src/loader/checkpoint.js';
 import { assertClose } from '../helpers/gradcheck.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -224,7 +224,7 @@ test('a bare {target, params} file and an official model: file build through bui
   // init_from_ckpt with ignore_keys: the ignored prefix keeps its current values and is reported.
   const other = buildFromConfigFile<VQModelInterface>(file);
   const before = param(other.decoder.conv_out, 'weight').toArray();
-  const r2 = other.initFromCkpt(weights, ['decoder.conv_out']);
+  const r2 = initFromCkpt(other, weights, ['decoder.conv_out']);
   assert.deepEqual(r2.ignored.sort(), ['decoder.conv_out.bias', 'decoder.conv_out.weight']);
   assert.deepEqual(r2.missing.sort(), ['decoder.conv_out.bias', 'decoder.conv_out.weight']);
   assert.deepEqual(param(other.decoder.conv_out, 'weight').toArray(), before);

@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/engine/index.js';
+import { Builder } from '../../src/nn/build.js';
 import {
-  AttentionBlock, Builder, CrossAttention, Downsample, GEGLU, qkvAttention, qkvAttentionLegacy, unetFromParams, Upsample,
+  AttentionBlock, CrossAttention, Downsample, GEGLU, qkvAttention, qkvAttentionLegacy, unetFromParams, Upsample,
 } from '../../src/models/unet/index.js';
 import { assertClose } from '../helpers/gradcheck.js';
 

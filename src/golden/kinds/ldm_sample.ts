@@ -19,7 +19,7 @@ export function caseConditioning(c: GoldenCase, m: LatentDiffusion, spec: unknow
   for (const [k, v] of Object.entries(spec as Record<string, unknown>)) {
     batch[k] = typeof v === 'string' && v.startsWith('io:') ? ioTensor(c, v.slice(3)) : v;
   }
-  const key = m._cfg.cond_stage_key;
+  const key = m.config.cond_stage_key;
   const input = m.cond_stage_model instanceof ClassEmbedder ? batch : key in batch ? batch[key] : batch;
   return m.getLearnedConditioning(input);
 }

@@ -14,7 +14,7 @@ import { caseConditioning } from './ldm_sample.js';
 /** The parameters the reference optimizes: model.* (+ cond_stage_model.* when trainable, + logvar when learned). */
 export function trainableParameters(m: LatentDiffusion): Parameter[] {
   const ps = [...m.model.parameters()];
-  if (m._cfg.cond_stage_trainable && m.cond_stage_model) ps.push(...m.cond_stage_model.parameters());
+  if (m.config.cond_stage_trainable && m.cond_stage_model) ps.push(...m.cond_stage_model.parameters());
   if (m.logvar) ps.push(m.logvar);
   return ps;
 }

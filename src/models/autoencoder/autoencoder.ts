@@ -11,9 +11,8 @@
 // `loss` is whatever lossconfig builds (Identity inside LDM configs; LPIPSWithDiscriminator / VQLPIPS... when training).
 
 import * as T from '../../engine/index.js';
-import { loadCheckpointInto, type CheckpointLoadReport } from '../../io/ckpt.js';
 import { Buffer, Layer, Module } from '../../nn/index.js';
-import { Builder, isMeta, param, type BuildOptions } from '../unet/build.js';
+import { Builder, isMeta, param, type BuildOptions } from '../../nn/build.js';
 import { DiagonalGaussianDistribution } from './distribution.js';
 import { Decoder, Encoder, scoped, type DDConfig } from './model.js';
 import { VectorQuantizer2, type QuantizeResult } from './quantize.js';
@@ -24,7 +23,7 @@ export interface FirstStageOptions extends BuildOptions {
   loss?: Module | null;
   /** `colorize_nlabels`: adds the random `colorize` buffer [3, n, 1, 1] used to display segmentation inputs. */
   colorizeNLabels?: number | null;
-  /** `ckpt_path` / `ignore_keys` of the config: recorded; initFromCkpt() loads them. */
+  /** `ckpt_path` / `ignore_keys` of the config: recorded; initFromCkpt() of src/loader loads them. */
   ckptPath?: string | null;
   ignoreKeys?: string[];
 }
@@ -34,8 +33,8 @@ abstract class FirstStageBase extends Module {
   decoder: Decoder;
   loss: Module | null;
   colorize: Buffer | null = null;
-  readonly _ckptPath: string | null;
-  readonly _ignoreKeys: string[];
+  readonly ckptPath: string | null;
+  readonly ignoreKeys: string[];
 
   constructor(readonly _ddconfig: DDConfig, opts: FirstStageOptions) {
     super();
@@ -46,22 +45,13 @@ abstract class FirstStageBase extends Module {
       const t = opts.meta ? new T.Tensor(new T.Storage(new Float32Array(0)), [3, opts.colorizeNLabels, 1, 1]) : T.randn([3, opts.colorizeNLabels, 1, 1], opts.gen);
       this.colorize = new Buffer(t);
     }
-    this._ckptPath = opts.ckptPath ?? null;
-    this._ignoreKeys = opts.ignoreKeys ?? [];
+    this.ckptPath = opts.ckptPath ?? null;
+    this.ignoreKeys = opts.ignoreKeys ?? [];
   }
 
   /** The decoder's last conv weight (the GAN losses balance their gradients on it). */
   getLastLayer(): T.Tensor {
     return param(this.decoder.conv_out, 'weight');
-  }
-
-  /**
-   * The reference's init_from_ckpt: load `ckpt_path` (strict=False) after dropping keys that start with any of
-   * `ignore_keys`. Not run at build time (configs in the wild point at missing files); call it when wanted.
-   */
-  initFromCkpt(path: string | null = this._ckptPath, ignoreKeys: string[] = this._ignoreKeys): CheckpointLoadReport {
-    if (!path) throw new Error(`${this.constructor.name}.initFromCkpt: no ckpt_path configured`);
-    return loadCheckpointInto(this, path, { strict: false, ignorePrefixes: ignoreKeys });
   }
 
   /** Whether this model came from a shape-only build. */

@@ -9,7 +9,7 @@
 
 import * as T from '../../engine/index.js';
 import { Dropout, Identity, Layer, Module } from '../../nn/index.js';
-import { Builder, groupNormSilu, param } from '../unet/build.js';
+import { Builder, groupNormSilu, param } from '../../nn/build.js';
 
 export const AE_GN_GROUPS = 32;
 export const AE_GN_EPS = 1e-6;

@@ -2,7 +2,7 @@
 
 import type { Params } from '../../io/config.js';
 import { Identity, type Module } from '../../nn/index.js';
-import type { BuildOptions } from '../unet/build.js';
+import type { BuildOptions } from '../../nn/build.js';
 import { AutoencoderKL, VQModel, VQModelInterface, type FirstStageOptions } from './autoencoder.js';
 import { parseDDConfig } from './model.js';
 

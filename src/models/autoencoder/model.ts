@@ -11,7 +11,7 @@
 import * as T from '../../engine/index.js';
 import { Layer, Module, ModuleList } from '../../nn/index.js';
 import type { Params } from '../../io/config.js';
-import { Builder, groupNormSilu, type BuildOptions } from '../unet/build.js';
+import { Builder, groupNormSilu, type BuildOptions } from '../../nn/build.js';
 import { AE_GN_EPS, AE_GN_GROUPS, Downsample, ResnetBlock, Upsample, makeAttn, type AttnType } from './blocks.js';
 
 /** `ddconfig` of the reference (shared by Encoder and Decoder; each ignores the other's keys). */

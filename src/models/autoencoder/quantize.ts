@@ -10,7 +10,7 @@
 
 import * as T from '../../engine/index.js';
 import { Layer, Module, init } from '../../nn/index.js';
-import { Builder, isMeta, param, type BuildOptions } from '../unet/build.js';
+import { Builder, isMeta, param, type BuildOptions } from '../../nn/build.js';
 
 export interface QuantizeResult {
   /** Straight-through quantized latent [B, e, H, W]. */

@@ -1,7 +1,7 @@
 // Conditioning encoders from config params (`cond_stage_config.params`), read with types checked.
 
 import { Params } from '../../io/config.js';
-import type { BuildOptions } from '../unet/build.js';
+import type { BuildOptions } from '../../nn/build.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler, TransformerEmbedder, type BERTEmbedderOptions } from './modules.js';
 
 export function buildClassEmbedder(p: Params, opts: BuildOptions = {}): ClassEmbedder {

@@ -13,7 +13,7 @@
 
 import * as T from '../../engine/index.js';
 import { Layer, Module } from '../../nn/index.js';
-import { Builder, type BuildOptions } from '../unet/build.js';
+import { Builder, type BuildOptions } from '../../nn/build.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { TransformerWrapper } from './x_transformer.js';
 
@@ -21,9 +21,9 @@ import { TransformerWrapper } from './x_transformer.js';
 
 export class ClassEmbedder extends Module {
   embedding: Layer;
-  constructor(readonly _embedDim: number, readonly _nClasses = 1000, readonly _key = 'class', opts: BuildOptions = {}) {
+  constructor(readonly _embedDim: number, readonly nClasses = 1000, readonly _key = 'class', opts: BuildOptions = {}) {
     super();
-    this.embedding = new Builder(opts).embedding(_nClasses, _embedDim);
+    this.embedding = new Builder(opts).embedding(nClasses, _embedDim);
   }
 
 
@@ -34,7 +34,7 @@ export class ClassEmbedder extends Module {
     if (!labels) throw new Error(`ClassEmbedder: the batch has no entry "${k}"`);
     if (labels.ndim !== 1) throw new RangeError(`ClassEmbedder: expected class labels [B], got [${labels.shape}]`);
     for (const v of labels.toArray()) {
-      if (!Number.isInteger(v) || v < 0 || v >= this._nClasses) throw new RangeError(`ClassEmbedder: class ${v} is outside [0, ${this._nClasses})`);
+      if (!Number.isInteger(v) || v < 0 || v >= this.nClasses) throw new RangeError(`ClassEmbedder: class ${v} is outside [0, ${this.nClasses})`);
     }
     return this.embedding.forward(T.unsqueeze(labels, 1));
   }
@@ -71,31 +71,31 @@ export class BERTEmbedder extends Module {
   transformer: TransformerWrapper;
   readonly _useTokenizer: boolean;
   readonly _maxSeqLen: number;
-  _tokenizer: BERTTokenizer | null;
+  tokenizer: BERTTokenizer | null;
 
   constructor(nEmbed: number, nLayer: number, opts: BERTEmbedderOptions & { vocabSize?: number; maxSeqLen?: number; useTokenizer?: boolean; embeddingDropout?: number } = {}) {
     super();
     this._useTokenizer = opts.useTokenizer ?? true;
     this._maxSeqLen = opts.maxSeqLen ?? 77;
-    this._tokenizer = null;
-    if (opts.tokenizer) this._tokenizer = new BERTTokenizer(opts.tokenizer);
-    else if (opts.vocabFile) this._tokenizer = BERTTokenizer.fromVocabFile(opts.vocabFile, this._maxSeqLen);
+    this.tokenizer = null;
+    if (opts.tokenizer) this.tokenizer = new BERTTokenizer(opts.tokenizer);
+    else if (opts.vocabFile) this.tokenizer = BERTTokenizer.fromVocabFile(opts.vocabFile, this._maxSeqLen);
     this.transformer = new TransformerWrapper(opts.vocabSize ?? 30522, this._maxSeqLen, nEmbed, nLayer, { ...opts, embDropout: opts.embeddingDropout ?? 0 });
   }
 
 
   /** Attach the tokenizer (bert-base-uncased vocab.txt) after construction. */
   setTokenizer(tok: WordPieceTokenizer | string): void {
-    this._tokenizer = typeof tok === 'string' ? BERTTokenizer.fromVocabFile(tok, this._maxSeqLen) : new BERTTokenizer(tok);
+    this.tokenizer = typeof tok === 'string' ? BERTTokenizer.fromVocabFile(tok, this._maxSeqLen) : new BERTTokenizer(tok);
   }
 
   /** Texts → token ids [B, max_seq_len]. */
   tokenize(text: string | readonly string[]): T.Tensor {
     if (!this._useTokenizer) throw new Error('BERTEmbedder: this model was configured with use_tokenizer: false; pass token ids');
-    if (!this._tokenizer) {
+    if (!this.tokenizer) {
       throw new Error('BERTEmbedder: embedding text needs the bert-base-uncased vocab.txt; pass { vocabFile } when building or call setTokenizer(path)');
     }
-    return this._tokenizer.forward(text);
+    return this.tokenizer.forward(text);
   }
 
   /** Text (with use_tokenizer) or token ids [B, n] → embeddings [B, n, n_embed]. */

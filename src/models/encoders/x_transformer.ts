@@ -12,7 +12,7 @@
 
 import * as T from '../../engine/index.js';
 import { Dropout, GELU, Layer, Module, ModuleList, Sequential } from '../../nn/index.js';
-import { Builder, normalInit, type BuildOptions } from '../unet/build.js';
+import { Builder, normalInit, type BuildOptions } from '../../nn/build.js';
 import { mergeHeads, splitHeads } from '../unet/transformer.js';
 
 export const DEFAULT_DIM_HEAD = 64;

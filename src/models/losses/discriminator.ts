@@ -10,7 +10,7 @@
 
 import * as T from '../../engine/index.js';
 import { BatchNorm2d, Buffer, Conv2d, Layer, LeakyReLU, Parameter, Sequential, init } from '../../nn/index.js';
-import { Builder, MetaLayer, metaParameter } from '../unet/build.js';
+import { Builder, MetaLayer, metaParameter } from '../../nn/build.js';
 
 /** A shape-only tensor (no values), for meta builds. */
 function metaTensor(shape: number[], dtype: 'float32' | 'int32' | 'int64' = 'float32'): T.Tensor {

@@ -1,7 +1,7 @@
 // First-stage training losses and their networks (PatchGAN discriminator, LPIPS), with config builders.
 
 import type { Params } from '../../io/config.js';
-import type { BuildOptions } from '../unet/build.js';
+import type { BuildOptions } from '../../nn/build.js';
 import { NLayerDiscriminator } from './discriminator.js';
 import { LPIPS } from './lpips.js';
 import { DummyLoss, LPIPSWithDiscriminator, VQLPIPSWithDiscriminator, type GanLossSettings } from './perceptual.js';

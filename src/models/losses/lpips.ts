@@ -9,9 +9,9 @@
 //   LPIPS = Σ_k mean_{h,w} lin_k(d_k)   with lin_k = [Dropout], conv1×1(C_k → 1, no bias)   → [B, 1, 1, 1]
 
 import * as T from '../../engine/index.js';
-import { loadCheckpointInto, readCheckpoint, type Checkpoint, type LazyTensor } from '../../io/ckpt.js';
+import { readCheckpoint, type Checkpoint, type LazyTensor } from '../../io/ckpt.js';
 import { Buffer, Dropout, Layer, Module, ReLU, Sequential } from '../../nn/index.js';
-import { Builder, type BuildOptions } from '../unet/build.js';
+import { Builder, isMeta, type BuildOptions } from '../../nn/build.js';
 
 export const LPIPS_SHIFT = [-0.03, -0.088, -0.188];
 export const LPIPS_SCALE = [0.458, 0.448, 0.45];
@@ -133,19 +133,43 @@ export class LPIPS extends Module {
     this.eval();
   }
 
-  /** Perceptual distance between images in [-1, 1]: [B, 3, H, W] × 2 → [B, 1, 1, 1]. */
-  forward(input: T.Tensor, target: T.Tensor): T.Tensor {
+  /**
+   * Perceptual distance between images in [-1, 1]: [B, 3, H, W] × 2 → [B, 1, 1, 1]. In training mode the
+   * lin heads' Dropout(0.5) is active (the reference trains with it on: Lightning's train() undoes the
+   * loss module's eval()); its keep masks are drawn from `gen`, or given in `keepMasks` (lin0..lin4, 1 = kept,
+   * shaped like the squared feature differences) to replay a recorded draw.
+   */
+  forward(input: T.Tensor, target: T.Tensor, opts: LpipsDropoutOptions = {}): T.Tensor {
     const outs0 = this.net.forward(this.scaling_layer.forward(input));
     const outs1 = this.net.forward(this.scaling_layer.forward(target));
     const lins = [this.lin0, this.lin1, this.lin2, this.lin3, this.lin4];
+    if (opts.keepMasks && opts.keepMasks.length !== lins.length) throw new RangeError(`LPIPS: ${opts.keepMasks.length} dropout keep masks given, expected ${lins.length} (lin0..lin4)`);
     let val: T.Tensor | null = null;
     for (let k = 0; k < lins.length; k++) {
-      const d = T.square(T.sub(normalizeTensor(outs0[k]), normalizeTensor(outs1[k])));
-      const r = T.mean(lins[k].model.forward(d), [2, 3], true);
+      let d = T.square(T.sub(normalizeTensor(outs0[k]), normalizeTensor(outs1[k])));
+      const layers = [...lins[k].model];
+      const conv = layers.at(-1)!;
+      const drop = layers.length > 1 ? (layers[0] as Dropout) : null;
+      if (drop && drop.training && drop.p > 0) {
+        const m = opts.keepMasks?.[k];
+        if (m) {
+          if (!T.sameShape(m.shape, d.shape)) throw new RangeError(`LPIPS: keep mask ${k} has shape [${m.shape}], lin${k}'s input is [${d.shape}]`);
+          d = T.mul(d, T.mulScalar(T.cast(m, d.dtype), 1 / (1 - drop.p)));
+        } else d = T.dropout(d, drop.p, true, opts.gen ?? T.defaultGenerator);
+      }
+      const r = T.mean(conv.forward(d), [2, 3], true);
       val = val ? T.add(val, r) : r;
     }
     return val!;
   }
+}
+
+/** How LPIPS draws (or replays) its training-mode dropout. */
+export interface LpipsDropoutOptions {
+  /** Random stream for the keep masks (default: the engine's generator). */
+  gen?: T.Generator;
+  /** Recorded keep masks for lin0..lin4 (nonzero = kept). */
+  keepMasks?: T.Tensor[];
 }
 
 /** Where each torchvision `features.{i}` layer lives in the LPIPS trunk. */
@@ -184,7 +208,6 @@ export function loadLpipsWeights(lp: LPIPS, files: { vgg16?: string; lin?: strin
       for (const [k, v] of c.stateDict) if (/^lin\d\.model\.\d\.weight$/.test(k)) merged.set(k, v);
     }
     const source = [files.full, files.vgg16, files.lin].filter(Boolean).join(' + ') || 'LPIPS weights';
-    const pseudo: Checkpoint = { path: source, format: 'safetensors', stateDict: merged, top: null, close: () => {} };
     // Check completeness first (nothing is written unless every weight is there); the scaling constants
     // are fixed buffers and not required from the files.
     const missing: string[] = [], misshaped: string[] = [];
@@ -197,7 +220,10 @@ export function loadLpipsWeights(lp: LPIPS, files: { vgg16?: string; lin?: strin
     if (missing.length || misshaped.length) {
       throw new Error(`${source}: LPIPS weights incomplete: ${missing.length} missing (${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', …' : ''})${misshaped.length ? `, ${misshaped.length} mis-shaped (${misshaped[0]})` : ''}`);
     }
-    loadCheckpointInto(lp, pseudo, { strict: false });
+    for (const [k, t] of lp.stateDict()) {
+      if (isMeta(t)) throw new Error(`${source}: cannot load weights into a shape-only (meta) build (${k} has no storage); build the model without { meta: true }`);
+    }
+    for (const [k, t] of lp.stateDict()) merged.get(k)?.readInto(t, k);
   } finally {
     for (const c of opened) c.close();
   }

@@ -13,9 +13,9 @@
 import * as T from '../../engine/index.js';
 import { Module, Parameter } from '../../nn/index.js';
 import type { DiagonalGaussianDistribution } from '../autoencoder/distribution.js';
-import { metaParameter } from '../unet/build.js';
+import { metaParameter } from '../../nn/build.js';
 import { NLayerDiscriminator } from './discriminator.js';
-import { LPIPS } from './lpips.js';
+import { LPIPS, type LpipsDropoutOptions } from './lpips.js';
 
 export function adoptWeight(weight: number, globalStep: number, threshold = 0, value = 0): number {
   return globalStep < threshold ? value : weight;
@@ -96,12 +96,35 @@ export interface GanLossSettings {
 export interface LossStep {
   loss: T.Tensor;
   log: Record<string, number>;
+  /** The generator pass's LPIPS distance per sample [B, 1, 1, 1] (null when the perceptual weight is 0). */
+  pLoss?: T.Tensor | null;
+}
+
+/** Options of the generator / discriminator passes of both losses. */
+export interface GanLossForwardOptions {
+  /** The decoder's last layer weight, for the adaptive GAN weight (null: weight 0, as outside training). */
+  lastLayer?: T.Tensor | null;
+  /** Conditioning concatenated to the discriminator's input (disc_conditional). */
+  cond?: T.Tensor | null;
+  /** Log-key prefix (default "train"). */
+  split?: string;
+  /** LPIPS dropout draws (training mode) or recorded keep masks. */
+  lpips?: LpipsDropoutOptions;
 }
 
 abstract class GanLossBase extends Module {
   perceptual_loss: LPIPS;
   discriminator: NLayerDiscriminator;
   readonly _s: Required<Omit<GanLossSettings, 'gen' | 'meta'>>;
+
+  /** The configured perceptual weight (0 after disablePerceptual). */
+  get perceptualWeight(): number {
+    return this._s.perceptualWeight;
+  }
+  /** Train without the perceptual term (when no LPIPS weights are available): rec = pixel loss only. */
+  disablePerceptual(): void {
+    this._s.perceptualWeight = 0;
+  }
 
   constructor(s: GanLossSettings) {
     super();
@@ -167,12 +190,13 @@ export class LPIPSWithDiscriminator extends GanLossBase {
 
   forward(
     inputs: T.Tensor, recon: T.Tensor, posterior: DiagonalGaussianDistribution, optimizerIdx: 0 | 1, globalStep: number,
-    opts: { lastLayer?: T.Tensor | null; cond?: T.Tensor | null; split?: string; weights?: T.Tensor | null } = {},
+    opts: GanLossForwardOptions & { weights?: T.Tensor | null } = {},
   ): LossStep {
     const split = opts.split ?? 'train';
     if (optimizerIdx === 1) return this.discriminatorStep(inputs, recon, globalStep, opts.cond, split);
     let rec = T.abs(T.sub(inputs, recon));
-    if (this._s.perceptualWeight > 0) rec = T.add(rec, T.mul(this.perceptual_loss.forward(inputs, recon), this._s.perceptualWeight));
+    const p = this._s.perceptualWeight > 0 ? this.perceptual_loss.forward(inputs, recon, opts.lpips) : null;
+    if (p) rec = T.add(rec, T.mul(p, this._s.perceptualWeight));
     const B = inputs.shape[0];
     const nllMap = T.add(T.div(rec, T.exp(this.logvar)), this.logvar);
     const weighted = T.div(T.sum(opts.weights ? T.mul(opts.weights, nllMap) : nllMap), B);
@@ -185,6 +209,7 @@ export class LPIPSWithDiscriminator extends GanLossBase {
     const loss = T.add(T.add(weighted, T.mul(kl, this._klWeight)), T.mul(g, dWeight * f));
     return {
       loss,
+      pLoss: p,
       log: {
         [`${split}/total_loss`]: loss.item(), [`${split}/logvar`]: this.logvar.item(), [`${split}/kl_loss`]: kl.item(),
         [`${split}/nll_loss`]: nll.item(), [`${split}/rec_loss`]: T.mean(rec).item(), [`${split}/d_weight`]: dWeight,
@@ -212,14 +237,14 @@ export class VQLPIPSWithDiscriminator extends GanLossBase {
 
   forward(
     codebookLoss: T.Tensor | null, inputs: T.Tensor, recon: T.Tensor, optimizerIdx: 0 | 1, globalStep: number,
-    opts: { lastLayer?: T.Tensor | null; cond?: T.Tensor | null; split?: string } = {},
+    opts: GanLossForwardOptions = {},
   ): LossStep {
     const split = opts.split ?? 'train';
     if (optimizerIdx === 1) return this.discriminatorStep(inputs, recon, globalStep, opts.cond, split);
     const cb = codebookLoss ?? T.zeros([1]);
     const diff = T.sub(inputs, recon);
     let rec = this._pixelLoss === 'l1' ? T.abs(diff) : T.square(diff);
-    const p = this._s.perceptualWeight > 0 ? this.perceptual_loss.forward(inputs, recon) : T.zeros([1]);
+    const p = this._s.perceptualWeight > 0 ? this.perceptual_loss.forward(inputs, recon, opts.lpips) : T.zeros([1]);
     if (this._s.perceptualWeight > 0) rec = T.add(rec, T.mul(p, this._s.perceptualWeight));
     const nll = T.mean(rec);
     const logitsFake = this.discriminator.forward(this.discInput(recon, opts.cond, false));
@@ -229,6 +254,7 @@ export class VQLPIPSWithDiscriminator extends GanLossBase {
     const loss = T.add(T.add(nll, T.mul(g, dWeight * f)), T.mul(T.mean(cb), this._codebookWeight));
     return {
       loss,
+      pLoss: this._s.perceptualWeight > 0 ? p : null,
       log: {
         [`${split}/total_loss`]: loss.item(), [`${split}/quant_loss`]: T.mean(cb).item(), [`${split}/nll_loss`]: nll.item(),
         [`${split}/rec_loss`]: T.mean(rec).item(), [`${split}/p_loss`]: T.mean(p).item(), [`${split}/d_weight`]: dWeight,

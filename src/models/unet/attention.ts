@@ -11,7 +11,7 @@
 
 import * as T from '../../engine/index.js';
 import { Layer } from '../../nn/index.js';
-import { Builder, zeroModule } from './build.js';
+import { Builder, zeroModule } from '../../nn/build.js';
 import { UNET_GN_EPS, UNET_GN_GROUPS } from './resblock.js';
 
 /** [N, ch, T] channel-major q/k/v → softmax attention over T → [N, ch, T]. */

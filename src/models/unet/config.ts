@@ -2,10 +2,10 @@
 // checked; every reference parameter is accepted, unknown ones are reported by the targets table.
 
 import { Params } from '../../io/config.js';
-import type { BuildOptions } from './build.js';
+import type { UNetBuildOptions } from './build.js';
 import { UNetModel } from './unet.js';
 
-export function buildUNet(p: Params, opts: BuildOptions = {}): UNetModel {
+export function buildUNet(p: Params, opts: UNetBuildOptions = {}): UNetModel {
   const contextRaw = p.get('context_dim');
   if (Array.isArray(contextRaw)) throw new Error(`${p.path}.context_dim: a list of context dims is not supported by this UNet (one per transformer depth)`);
   // use_checkpoint (gradient checkpointing) only trades memory for time in the reference; use_fp16 is a no-op
@@ -42,7 +42,7 @@ export function buildUNet(p: Params, opts: BuildOptions = {}): UNetModel {
 }
 
 /** Build from a plain params object (e.g. a parsed `unet_config.params`); unknown keys are an error. */
-export function unetFromParams(params: Record<string, unknown>, opts: BuildOptions = {}): UNetModel {
+export function unetFromParams(params: Record<string, unknown>, opts: UNetBuildOptions = {}): UNetModel {
   const p = new Params(params, 'params', 'ldm.modules.diffusionmodules.openaimodel.UNetModel');
   const m = buildUNet(p, opts);
   p.assertAllUsed();

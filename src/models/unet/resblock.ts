@@ -14,7 +14,7 @@
 
 import * as T from '../../engine/index.js';
 import { Dropout, Identity, Layer, Module, Sequential, SiLU } from '../../nn/index.js';
-import { Builder, groupNormSilu, param, zeroModule } from './build.js';
+import { Builder, groupNormSilu, param, zeroModule } from '../../nn/build.js';
 
 export const UNET_GN_GROUPS = 32;
 export const UNET_GN_EPS = 1e-5;

@@ -12,7 +12,7 @@
 
 import * as T from '../../engine/index.js';
 import { Dropout, GELU, Layer, Module, ModuleList, Sequential } from '../../nn/index.js';
-import { Builder, zeroModule } from './build.js';
+import { Builder, zeroModule } from '../../nn/build.js';
 
 export const ST_GN_GROUPS = 32;
 export const ST_GN_EPS = 1e-6;

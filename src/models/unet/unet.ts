@@ -14,7 +14,8 @@
 import * as T from '../../engine/index.js';
 import { Layer, Module, ModuleList, Sequential, SiLU } from '../../nn/index.js';
 import { AttentionBlock } from './attention.js';
-import { Builder, groupNormSilu, isMeta, zeroModule, type BuildOptions } from './build.js';
+import { Builder, groupNormSilu, isMeta, zeroModule } from '../../nn/build.js';
+import type { UNetBuildOptions } from './build.js';
 import { Downsample, isTimestepBlock, ResBlock, Upsample, UNET_GN_EPS, UNET_GN_GROUPS } from './resblock.js';
 import { timestepEmbedding } from './timestep.js';
 import { SpatialTransformer } from './transformer.js';
@@ -76,11 +77,11 @@ export class UNetModel extends Module {
   output_blocks: ModuleList<TimestepEmbedSequential>;
   out: Sequential;
   id_predictor: Sequential | null;
-  readonly _config: Required<Pick<UNetConfig, 'in_channels' | 'model_channels' | 'out_channels'>> & UNetConfig;
+  readonly config: Required<Pick<UNetConfig, 'in_channels' | 'model_channels' | 'out_channels'>> & UNetConfig;
   readonly _numClasses: number | null;
   readonly _attention: AttentionSpec[] = [];
 
-  constructor(cfg: UNetConfig, opts: BuildOptions = {}) {
+  constructor(cfg: UNetConfig, opts: UNetBuildOptions = {}) {
     super();
     const b = new Builder(opts);
     const mc = cfg.model_channels;
@@ -102,7 +103,7 @@ export class UNetModel extends Module {
     if (useST && contextDim === null) throw new Error('UNetModel: use_spatial_transformer needs context_dim (the cross-attention conditioning width)');
     if (contextDim !== null && !useST) throw new Error('UNetModel: context_dim is set but use_spatial_transformer is false');
     if (numHeads === -1 && nhc === -1) throw new Error('UNetModel: either num_heads or num_head_channels has to be set');
-    this._config = { ...cfg };
+    this.config = { ...cfg };
     this._numClasses = cfg.num_classes ?? null;
 
     const embDim = 4 * mc;
@@ -191,12 +192,12 @@ export class UNetModel extends Module {
     if ((y !== null) !== (this._numClasses !== null)) {
       throw new Error(`UNetModel: y must be given if and only if the model is class-conditional (num_classes ${this._numClasses})`);
     }
-    if (x.ndim !== 4 || x.shape[1] !== this._config.in_channels) {
-      throw new RangeError(`UNetModel: expected x of shape [B, ${this._config.in_channels}, H, W], got [${x.shape}]`);
+    if (x.ndim !== 4 || x.shape[1] !== this.config.in_channels) {
+      throw new RangeError(`UNetModel: expected x of shape [B, ${this.config.in_channels}, H, W], got [${x.shape}]`);
     }
     const B = x.shape[0];
     if (timesteps.ndim !== 1 || timesteps.shape[0] !== B) throw new RangeError(`UNetModel: timesteps must be [${B}], got [${timesteps.shape}]`);
-    let emb = this.time_embed.forward(timestepEmbedding(timesteps, this._config.model_channels));
+    let emb = this.time_embed.forward(timestepEmbedding(timesteps, this.config.model_channels));
     if (y !== null) {
       if (y.ndim !== 1 || y.shape[0] !== B) throw new RangeError(`UNetModel: y must be [${B}], got [${y.shape}]`);
       emb = T.add(emb, this.label_emb!.forward(y));

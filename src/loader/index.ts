@@ -1,0 +1,2 @@
+// loader: reading configs and checkpoints into models.
+export * from './checkpoint.js';
