@@ -12,6 +12,7 @@ import { ldmTrainStep } from './ldm_train_step.js';
 import { clipTokenizer } from './clip_tokenizer.js';
 import { litEma } from './lit_ema.js';
 import { lrSchedule } from './lr_schedule.js';
+import { aeTrainStep } from './ae_train_step.js';
 
 export const KINDS: Record<string, GoldenKind> = {
   autoencoder_kl: autoencoderKL,
@@ -25,6 +26,7 @@ export const KINDS: Record<string, GoldenKind> = {
   clip_tokenizer: clipTokenizer,
   lit_ema: litEma,
   lr_schedule: lrSchedule,
+  ae_train_step: aeTrainStep,
 };
 
 export function knownKinds(): string[] {

@@ -1,0 +1,88 @@
+// Kinds ae_train_step (AutoencoderKL + LPIPSWithDiscriminator) and vq_train_step (VQModel +
+// VQLPIPSWithDiscriminator): the steps of case.json `steps`, each a generator pass and a discriminator pass
+// with their Adam steps, run by the trainer's step function with the recorded posterior noise and LPIPS
+// dropout masks. Compared: each pass's loss and log values, the watched gradients and the values after each
+// optimizer step, the reconstructions, LPIPS per sample, VQ codebook loss and indices, and the discriminator's
+// BatchNorm buffers at the end.
+
+import * as T from '../../engine/index.js';
+import { AutoencoderKL, VQModel } from '../../models/autoencoder/autoencoder.js';
+import { autoencoderLoss, autoencoderTrainStep, createAutoencoderOptimizers, type AePassInfo, type TrainableAutoencoder } from '../../train/autoencoder-step.js';
+import { caseModel, ioTensor, likeExpected } from '../helpers.js';
+import type { GoldenCase, GoldenKind, GoldenOutput } from '../types.js';
+
+interface AeSpec {
+  steps: { prefix: string; global_step: number; gan_active: boolean }[];
+  optimizers: { name: string; lr: number; betas: [number, number]; eps: number; weight_decay: number }[];
+  watched_generator: string[];
+  watched_discriminator: string[];
+  logs_generator: string[];
+  logs_discriminator: string[];
+}
+
+/** A kept copy of t's values (the step's scope frees its own tensors). */
+function snapshot(t: T.Tensor): T.Tensor {
+  return T.keep(T.Tensor.fromData(T.contiguousData(t).slice(), [...t.shape]));
+}
+
+function runCase(c: GoldenCase, model: TrainableAutoencoder): GoldenOutput[] {
+  const spec = c.spec as unknown as AeSpec;
+  const [o0, o1] = spec.optimizers;
+  for (const o of spec.optimizers) {
+    if (o.name !== 'Adam' || o.betas[0] !== 0.5 || o.betas[1] !== 0.9 || o.eps !== 1e-8 || o.weight_decay !== 0) throw new Error(`${c.dir}: optimizer ${JSON.stringify(o)} is not configure_optimizers' Adam(betas (0.5, 0.9))`);
+  }
+  const optimizers = createAutoencoderOptimizers(model, o1.lr, { lrGFactor: o0.lr / o1.lr });
+  const named = new Map<string, T.Tensor>(model.namedParameters());
+  const param = (k: string) => {
+    const p = named.get(k);
+    if (!p) throw new Error(`${c.dir}: watched parameter ${k} is not a parameter of the model`);
+    return p;
+  };
+  const out: GoldenOutput[] = [];
+  const isVQ = model instanceof VQModel;
+  for (const step of spec.steps) {
+    const pre = step.prefix;
+    const keep = isVQ || c.io.has(`${pre}gen.lpips_keep.lin0`) ? [0, 1, 2, 3, 4].map((k) => ioTensor(c, `${pre}gen.lpips_keep.lin${k}`)) : undefined;
+    const observe = (phase: 'backward' | 'step', info: AePassInfo) => {
+      const tag = `${pre}${info.pass === 'generator' ? 'gen' : 'disc'}`;
+      const watched = info.pass === 'generator' ? spec.watched_generator : spec.watched_discriminator;
+      if (phase === 'step') {
+        for (const k of watched) out.push({ name: `${tag}.after_step.${k}`, actual: snapshot(param(k)) });
+        return;
+      }
+      out.push({ name: `${tag}.loss`, actual: snapshot(likeExpected(c, `${tag}.loss`, info.loss)) });
+      for (const k of info.pass === 'generator' ? spec.logs_generator : spec.logs_discriminator) {
+        const v = info.log[`train/${k}`];
+        if (v === undefined) throw new Error(`${c.dir}: the loss logged no train/${k}`);
+        out.push({ name: `${tag}.log.${k}`, actual: T.keep(T.tensor([v], [1])) });
+      }
+      for (const k of watched) {
+        const g = param(k).grad;
+        if (!g) throw new Error(`${c.dir}: ${k} got no gradient in the ${info.pass} pass`);
+        out.push({ name: `${tag}.grad.${k}`, actual: snapshot(g) });
+      }
+      out.push({ name: `${tag}.reconstructions`, actual: snapshot(info.reconstructions) });
+      if (info.pLoss && c.io.has(`${tag}.p_loss`)) out.push({ name: `${tag}.p_loss`, actual: snapshot(info.pLoss) });
+      if (info.codebookLoss) out.push({ name: `${tag}.codebook_loss`, actual: snapshot(likeExpected(c, `${tag}.codebook_loss`, info.codebookLoss)) });
+      if (info.indices) out.push({ name: `${tag}.indices`, actual: snapshot(likeExpected(c, `${tag}.indices`, info.indices)), exact: true });
+    };
+    const noise = isVQ ? undefined : { generator: ioTensor(c, `${pre}gen.noise`), discriminator: ioTensor(c, `${pre}disc.noise`) };
+    autoencoderTrainStep(model, ioTensor(c, `${pre}x`), step.global_step, { optimizers, noise, lpipsKeep: keep, observe });
+  }
+  const disc = autoencoderLoss(model).discriminator;
+  for (const [k, b] of disc.namedBuffers('loss.discriminator.')) {
+    const name = `final.${k}`;
+    if (c.io.has(name)) out.push({ name, actual: snapshot(b), exact: b.dtype === 'int64' });
+  }
+  return out;
+}
+
+export const aeTrainStep: GoldenKind = {
+  describe: 'AutoencoderKL + LPIPSWithDiscriminator: generator and discriminator passes with their Adam steps (GAN off, then on)',
+  run: (c) => runCase(c, caseModel(c, AutoencoderKL)),
+};
+
+export const vqTrainStep: GoldenKind = {
+  describe: 'VQModel + VQLPIPSWithDiscriminator: generator and discriminator passes with their Adam steps (GAN off, then on)',
+  run: (c) => runCase(c, caseModel(c, VQModel)),
+};
