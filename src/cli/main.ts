@@ -2,7 +2,11 @@
 
 import { convertCommand, CONVERT_USAGE } from './convert.js';
 import { goldenCommand, GOLDEN_USAGE } from './golden.js';
+import { modelsCommand, MODELS_USAGE } from './models.js';
 import { sampleCommand, SAMPLE_USAGE } from './sample.js';
+import { trainCommand, TRAIN_USAGE } from './train.js';
+import { trainAutoencoderCommand, TRAIN_AUTOENCODER_USAGE } from './train-autoencoder.js';
+import { packageVersion } from './version.js';
 
 export interface Command {
   summary: string;
@@ -13,12 +17,27 @@ export interface Command {
 export const COMMANDS: Record<string, Command> = {
   convert: { summary: 'convert a .ckpt to .safetensors', usage: CONVERT_USAGE, run: convertCommand },
   golden: { summary: 'run golden parity fixtures', usage: GOLDEN_USAGE, run: goldenCommand },
+  models: { summary: 'list the embedded models and what each can do', usage: MODELS_USAGE, run: modelsCommand },
   sample: { summary: 'generate images with a LatentDiffusion model', usage: SAMPLE_USAGE, run: sampleCommand },
+  train: { summary: 'train a latent diffusion model (config: model / data / lightning)', usage: TRAIN_USAGE, run: trainCommand },
+  'train-autoencoder': { summary: 'train a first-stage autoencoder (KL or VQ, perceptual + GAN loss)', usage: TRAIN_AUTOENCODER_USAGE, run: trainAutoencoderCommand },
 };
 
 export function usage(): string {
   const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  return ['usage: ldm <command> [args]   (ldm <command> --help for details)', '', ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`)].join('\n');
+  return [
+    `ldm ${packageVersion()}: Latent Diffusion Models (Rombach et al., CVPR 2022) in TypeScript`,
+    'usage: ldm <command> [args]   (ldm <command> --help lists its options and their defaults)',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`),
+    '',
+    'options:',
+    '  -h, --help     this help',
+    '  -V, --version  print the version',
+    '',
+    'start with: ldm sample --class 7 -n 16   (sixteen sevens from the embedded MNIST model, in outputs/)',
+  ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -26,6 +45,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     console.log(usage());
     return cmd ? 0 : 2;
+  }
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    console.log(packageVersion());
+    return 0;
   }
   const c = COMMANDS[cmd];
   if (!c) {

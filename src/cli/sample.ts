@@ -1,147 +1,88 @@
-// `ldm sample`: load a LatentDiffusion (official config.yaml + .ckpt/.safetensors, or a model folder),
-// run the task its conditioning calls for, write one PNG per sample and a grid, with the generation
-// parameters in a PNG text chunk. Progress: a bar with it/s and ETA on a terminal, plain lines otherwise.
+// `ldm sample [model]`: load a LatentDiffusion (an embedded model by name, a model folder, or an official
+// config.yaml + .ckpt/.safetensors), run the task its conditioning calls for through the library's
+// sample(), and write one PNG per image (its seed in the name, everything needed to make it again in the
+// PNG `parameters` chunk) and a grid. Files are never replaced (numbered onward) unless --overwrite.
 
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as T from '../engine/index.js';
-import { LatentDiffusion } from '../diffusion/latent-diffusion.js';
-import { SAMPLERS, type SamplerName } from '../diffusion/sample.js';
+import { SAMPLERS } from '../diffusion/sample.js';
+import type { StepCallback } from '../diffusion/sampler.js';
 import { ddimTimesteps } from '../diffusion/schedules.js';
 import { readYaml } from '../io/config.js';
-import type { StepCallback } from '../diffusion/sampler.js';
-import { readCheckpoint } from '../io/ckpt.js';
-import { loadCheckpointInto } from '../loader/checkpoint.js';
-import { makeGrid, readImage, writePng } from '../io/image.js';
+import { encodePng, makeGrid, readImage, type Image } from '../io/image.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { buildFromConfigFile } from '../models/targets.js';
-import type { UNetBuildOptions } from '../models/unet/build.js';
-import { skipInit } from '../nn/init.js';
+import { defaultModelName, embeddedModel } from '../loader/embedded.js';
+import { loadModel, ModelFilesError, resolveModelFiles, type LoadedModel } from '../loader/model.js';
 import * as tasks from '../tasks/index.js';
+import { formatOptions, num, one, parseArgs, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import { cachedSha256 } from './hash.js';
+import { OutputFolder, reserve } from './output.js';
+import { packageVersion } from './version.js';
 
-export const SAMPLE_USAGE = `usage: ldm sample --config <config.yaml> --ckpt <model.ckpt|.safetensors|model folder> [task inputs] [options]
-  The task follows from the model's conditioning:
-    unconditional         (no input)                     --n, --H, --W
-    class-conditional     --class 25[,187,…]             (repeatable; --uncond-class for guidance)
-    text-to-image         --prompt "…" --vocab vocab.txt (bert-base-uncased vocab.txt; repeatable --prompt)
-    inpainting            --image photo.png --mask mask.png   (white = fill; known pixels are kept exactly)
-    super-resolution      --lr-image small.png           (output f× larger; --tile auto|on|off)
-    semantic synthesis    --segmentation labels.png      (pixel value = class index, 255 = unlabelled)
-    img2img (any of unconditional / class / text models)  --init-image in.png --strength 0.75
-  options:
-    --sampler ddim|plms|dpm++|ddpm   (default ddim)       --steps N   (default 50; ddpm runs every timestep)
-    --eta E        DDIM eta (default 0; 1 for unconditional and super-resolution, as the reference scripts)
-    --scale S      classifier-free guidance (default 5 for text, 3 for class models with a "no class" label, else 1)
-    --seed N       (default 42)     --n N   samples per prompt / class / input (default 1)
-    --H N --W N    image size (default: the training size; multiples of f × the UNet's downsampling)
-    --ema | --no-ema   sample with the EMA weights (default: when the config has use_ema and the file has them)
-    --out DIR      output folder (default outputs)     --name PREFIX  file name prefix (default sample)
-    --x-t FILE.safetensors[:name]   start from this x_T (e.g. a reference's fixed code)
-    --save-latents FILE.safetensors also write the final latents (samples) and x_T
-    --legacy-heads run a legacy config's SpatialTransformers with 1 head × C, as the Dec-2021 code that trained
-                   cin256 / text2img256 did (LDM-REFERENCE §7.2); default: the HEAD code's head count
-    --no-grid      skip the grid image          --quiet   no progress output`;
+export { UsageError } from './args.js';
 
-interface Parsed {
-  values: Map<string, string[]>;
-  flags: Set<string>;
-}
+const D = tasks.DEFAULTS;
 
-const VALUE_OPTS = new Set([
-  'config', 'ckpt', 'model', 'prompt', 'class', 'uncond-class', 'image', 'mask', 'lr-image', 'segmentation', 'init-image', 'strength',
-  'sampler', 'steps', 'eta', 'scale', 'seed', 'n', 'H', 'W', 'out', 'name', 'vocab', 'x-t', 'save-latents', 'tile',
-]);
-const FLAG_OPTS = new Set(['ema', 'no-ema', 'no-grid', 'quiet', 'help', 'legacy-heads']);
+/** Every option of `ldm sample`, in the order --help lists them. */
+export const SAMPLE_OPTIONS: OptionSpec[] = [
+  { group: 'model', name: 'ckpt', value: 'PATH', help: 'weights (.ckpt / .safetensors) or a model folder (config.yaml + model.* / weights.* / *.ckpt)', default: 'the default embedded model' },
+  { group: 'model', name: 'model', value: 'NAME|PATH', help: 'an embedded model (ldm models lists them) or a path, as --ckpt' },
+  { group: 'model', name: 'config', short: 'c', value: 'FILE', help: "the model's config.yaml", default: 'config.yaml in the folder / beside the weights' },
+  { group: 'model', name: 'ema', flag: true, help: 'sample with the EMA weights', default: 'when the config has use_ema and the file has them' },
+  { group: 'model', name: 'no-ema', flag: true, help: 'sample with the live weights' },
+  { group: 'model', name: 'legacy-heads', flag: true, help: "run a legacy config's SpatialTransformers with 1 head × C, as the December 2021 reference code that trained cin256 / text2img256 did", default: "the current reference code's head count" },
+  { group: 'task inputs (the task follows from the model)', name: 'class', value: 'N[,N…]', repeat: true, help: 'class-conditional: class labels (repeatable)', default: 'every class of an embedded model' },
+  { group: 'task inputs (the task follows from the model)', name: 'uncond-class', value: 'N', help: 'the "no class" label for guidance', default: "the model's last class" },
+  { group: 'task inputs (the task follows from the model)', name: 'prompt', short: 'p', value: 'TEXT', repeat: true, help: 'text-to-image: the prompt (repeatable)' },
+  { group: 'task inputs (the task follows from the model)', name: 'vocab', value: 'FILE', help: "text models: bert-base-uncased vocab.txt (one token per line)", default: 'LDM_BERT_VOCAB' },
+  { group: 'task inputs (the task follows from the model)', name: 'image', value: 'FILE', help: 'inpainting: the picture to fill' },
+  { group: 'task inputs (the task follows from the model)', name: 'mask', value: 'FILE', help: 'inpainting: the mask (white = fill; known pixels are kept exactly)' },
+  { group: 'task inputs (the task follows from the model)', name: 'lr-image', value: 'FILE', help: 'super-resolution: the low-resolution picture (output f× larger)' },
+  { group: 'task inputs (the task follows from the model)', name: 'tile', value: 'auto|on|off', help: 'super-resolution: sample in overlapping 128-pixel latent windows', default: 'auto' },
+  { group: 'task inputs (the task follows from the model)', name: 'segmentation', value: 'FILE', help: 'semantic synthesis: a label map (pixel value = class, 255 = unlabelled)' },
+  { group: 'task inputs (the task follows from the model)', name: 'init-image', short: 'i', value: 'FILE', help: 'img2img (unconditional, class and text models): start from this picture' },
+  { group: 'task inputs (the task follows from the model)', name: 'strength', value: 'S', help: 'img2img: the fraction of the schedule re-run, 0 < S ≤ 1', default: D.strength },
+  { group: 'sampling', name: 'n', short: 'n', value: 'N', help: 'images per prompt / class / input', default: D.n },
+  { group: 'sampling', name: 'seed', short: 's', value: 'N', help: 'seed of the first image; image i uses seed + i', default: D.seed },
+  { group: 'sampling', name: 'sampler', value: SAMPLERS.join('|'), help: 'the sampler', default: D.sampler },
+  { group: 'sampling', name: 'steps', value: 'N', help: 'sampler steps (ddpm runs every timestep)', default: `${D.steps}, or the embedded model's` },
+  { group: 'sampling', name: 'scale', value: 'S', help: 'classifier-free guidance scale', default: `${D.textScale} for text, ${D.classScale} for class models with a "no class" label, else 1` },
+  { group: 'sampling', name: 'eta', value: 'E', help: 'DDIM eta', default: '0; 1 for unconditional and super-resolution, as the reference scripts' },
+  { group: 'sampling', name: 'H', value: 'N', help: 'image height (a multiple of f × the UNet downsampling)', default: 'the training size' },
+  { group: 'sampling', name: 'W', value: 'N', help: 'image width', default: 'the training size' },
+  { group: 'sampling', name: 'batch-size', short: 'b', value: 'N', help: 'denoise at most N images at once (bounds memory; same images)', default: 'all' },
+  { group: 'sampling', name: 'x-t', value: 'FILE[:name]', help: 'start from this x_T (.safetensors), e.g. a fixed code from the reference' },
+  { group: 'output', name: 'out', short: 'o', value: 'DIR', help: 'output folder', default: 'outputs' },
+  { group: 'output', name: 'name', value: 'PREFIX', help: 'file name prefix (files: PREFIX-NNNN-seedS.png)', default: 'sample' },
+  { group: 'output', name: 'overwrite', flag: true, help: 'number from 0000 and replace files of that name', default: 'never replace: number onward' },
+  { group: 'output', name: 'no-grid', flag: true, help: 'skip the grid image' },
+  { group: 'output', name: 'save-latents', value: 'FILE', help: 'also write the final latents (samples) and x_T as .safetensors' },
+  { group: 'output', name: 'quiet', short: 'q', flag: true, help: 'no progress output' },
+  { group: 'output', name: 'help', short: 'h', flag: true, help: 'this help' },
+];
 
-export function parseSampleArgs(argv: string[]): Parsed {
-  const values = new Map<string, string[]>();
-  const flags = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '-h') {
-      flags.add('help');
-      continue;
-    }
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}" (options start with --)`);
-    const eq = a.indexOf('=');
-    const key = a.slice(2, eq === -1 ? undefined : eq);
-    if (FLAG_OPTS.has(key)) {
-      if (eq !== -1) throw new UsageError(`--${key} takes no value`);
-      flags.add(key);
-      continue;
-    }
-    if (!VALUE_OPTS.has(key)) throw new UsageError(`unknown option --${key}`);
-    let v: string;
-    if (eq !== -1) v = a.slice(eq + 1);
-    else {
-      if (i + 1 >= argv.length) throw new UsageError(`--${key} needs a value`);
-      v = argv[++i];
-    }
-    values.set(key, [...(values.get(key) ?? []), v]);
-  }
-  if (flags.has('ema') && flags.has('no-ema')) throw new UsageError('give either --ema or --no-ema');
-  return { values, flags };
-}
+/** The flag each sampling input is given with: the only place that ties the library's names to the CLI's. */
+export const INPUT_FLAGS: Record<tasks.TaskInput, string> = {
+  classLabel: '--class', uncondClass: '--uncond-class', prompt: '--prompt', vocab: '--vocab', image: '--image', mask: '--mask',
+  lowRes: '--lr-image', tile: '--tile', segmentation: '--segmentation', initImage: '--init-image', strength: '--strength',
+  n: '--n', H: '--H', W: '--W', seed: '--seed', steps: '--steps', scale: '--scale', eta: '--eta', sampler: '--sampler',
+  xT: '--x-t', batchSize: '--batch-size',
+};
 
-export class UsageError extends Error {}
+export const SAMPLE_USAGE = `usage: ldm sample [model] [task inputs] [options]
+  model: an embedded model's name or a path (default: the embedded model ${defaultModelName() || '(none shipped)'});
+  an official model: --config config.yaml --ckpt model.ckpt (or a folder holding both)
+  examples:
+    ldm sample --class 7 -n 16             sixteen sevens and a grid from the embedded MNIST model
+    ldm sample cin256-v2/ --class 207 --scale 3 --steps 50
+    ldm sample txt2img/ --prompt "a watercolor of a fox" --vocab vocab.txt
+${formatOptions(SAMPLE_OPTIONS)}`;
 
-function one(p: Parsed, key: string): string | undefined {
-  const v = p.values.get(key);
-  if (v && v.length > 1) throw new UsageError(`--${key} given ${v.length} times`);
-  return v?.[0];
-}
-
-function num(p: Parsed, key: string, kind: 'int' | 'float' = 'float'): number | undefined {
-  const v = one(p, key);
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || (kind === 'int' && !Number.isInteger(x))) throw new UsageError(`--${key} expects ${kind === 'int' ? 'an integer' : 'a number'}, got "${v}"`);
-  return x;
-}
-
-/** --ckpt may be a file or a model folder (config.yaml + model.ckpt / last.ckpt / *.safetensors). */
-export function resolveModelFiles(ckptArg: string | undefined, configArg: string | undefined): { config: string; ckpt: string } {
-  if (!ckptArg) throw new UsageError('--ckpt is required (a .ckpt / .safetensors file, or a model folder)');
-  if (!existsSync(ckptArg)) throw new UsageError(`--ckpt: ${ckptArg} does not exist`);
-  let ckpt = ckptArg;
-  let config = configArg;
-  if (statSync(ckptArg).isDirectory()) {
-    const files = readdirSync(ckptArg);
-    const pick = ['model.ckpt', 'last.ckpt', 'model.safetensors'].find((f) => files.includes(f)) ?? files.find((f) => f.endsWith('.ckpt') || f.endsWith('.safetensors'));
-    if (!pick) throw new UsageError(`--ckpt: ${ckptArg} holds no .ckpt or .safetensors file`);
-    ckpt = path.join(ckptArg, pick);
-    if (!config && files.includes('config.yaml')) config = path.join(ckptArg, 'config.yaml');
-  }
-  if (!config) {
-    const beside = path.join(path.dirname(ckpt), 'config.yaml');
-    if (existsSync(beside)) config = beside;
-    else throw new UsageError('--config is required (no config.yaml beside the checkpoint)');
-  }
-  if (!existsSync(config)) throw new UsageError(`--config: ${config} does not exist`);
-  return { config, ckpt };
-}
-
-/** Build the model and load its weights; returns whether the EMA weights were used. */
-export function loadModel(config: string, ckptPath: string, ema: boolean | 'auto', log: (s: string) => void, build: UNetBuildOptions = {}): { model: LatentDiffusion; usedEma: boolean } {
-  // Weights come from the file: skip the random initialisation.
-  const model = skipInit(() => buildFromConfigFile<LatentDiffusion>(config, build));
-  if (!(model instanceof LatentDiffusion)) throw new Error(`${config}: not a LatentDiffusion config (model.target must be ldm.models.diffusion.ddpm.LatentDiffusion)`);
-  const ck = readCheckpoint(ckptPath);
-  try {
-    const hasEma = [...ck.stateDict.keys()].some((k) => k.startsWith('model_ema.') && k !== 'model_ema.decay' && k !== 'model_ema.num_updates');
-    let useEma: boolean;
-    if (ema === 'auto') {
-      useEma = model.config.use_ema && hasEma;
-      if (model.config.use_ema && !hasEma) log(`note: the config has use_ema but ${path.basename(ckptPath)} has no model_ema.* weights; using the live weights`);
-    } else {
-      useEma = ema;
-      if (ema && !hasEma) throw new Error(`--ema: ${ckptPath} has no EMA weights (model_ema.*); use --no-ema`);
-    }
-    loadCheckpointInto(model, ck, { ema: useEma });
-    return { model: model.eval(), usedEma: useEma };
-  } finally {
-    ck.close();
-  }
+export function parseSampleArgs(argv: string[]): ParsedArgs {
+  const p = parseArgs(argv, SAMPLE_OPTIONS, 1);
+  if (p.flags.has('ema') && p.flags.has('no-ema')) throw new UsageError('give either --ema or --no-ema');
+  return p;
 }
 
 /** A terminal progress bar (it/s, ETA) or plain lines. */
@@ -176,7 +117,7 @@ function formatSeconds(s: number): string {
   return m > 0 ? `${m}m${Math.round(s - 60 * m).toString().padStart(2, '0')}s` : `${s.toFixed(1)}s`;
 }
 
-function readXT(spec: string): T.Tensor {
+function readXT(spec: string): { tensor: T.Tensor; file: string; name: string } {
   const i = spec.lastIndexOf(':');
   const hasName = i > 1 && !spec.slice(i + 1).includes('/');
   const file = hasName ? spec.slice(0, i) : spec;
@@ -184,23 +125,30 @@ function readXT(spec: string): T.Tensor {
   const ts = readSafetensors(file).tensors;
   const name = hasName ? spec.slice(i + 1) : ts.has('x_T') ? 'x_T' : ts.size === 1 ? [...ts.keys()][0] : undefined;
   if (!name || !ts.has(name)) throw new UsageError(`--x-t: ${file} has no tensor ${name ?? '(name it: FILE:name)'}; it has ${[...ts.keys()].join(', ')}`);
-  return T.cast(ts.get(name)!, 'float32');
+  return { tensor: T.cast(ts.get(name)!, 'float32'), file, name };
 }
 
-function imageArg(p: Parsed, key: string) {
+/** An input picture and what the parameters chunk records of it. */
+interface InputFile {
+  image: Image;
+  path: string;
+  sha256: string;
+}
+
+function imageArg(p: ParsedArgs, key: string): InputFile | undefined {
   const f = one(p, key);
   if (f === undefined) return undefined;
   if (!existsSync(f)) throw new UsageError(`--${key}: ${f} does not exist`);
-  return readImage(f);
+  return { image: readImage(f), path: path.resolve(f), sha256: cachedSha256(f) };
 }
 
 export async function sampleCommand(argv: string[]): Promise<number> {
-  let p: Parsed;
+  let p: ParsedArgs;
   try {
     p = parseSampleArgs(argv);
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`ldm sample: ${e.message}\n${SAMPLE_USAGE}`);
+      console.error(`ldm sample: ${e.message}\n(ldm sample --help lists every option)`);
       return 2;
     }
     throw e;
@@ -212,12 +160,26 @@ export async function sampleCommand(argv: string[]): Promise<number> {
   try {
     return runSample(p);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof tasks.TaskError) {
-      console.error(`ldm sample: ${e.message}`);
-      return 2;
-    }
-    throw e;
+    const msg = errorMessage(e);
+    if (msg === undefined) throw e;
+    console.error(`ldm sample: ${msg}`);
+    return 2;
   }
+}
+
+/** The user-facing text of an error about the arguments (undefined: not one). */
+function errorMessage(e: unknown): string | undefined {
+  if (e instanceof UsageError) return e.message;
+  if (e instanceof ModelFilesError) return `${e.input === 'model' ? 'model' : `--${e.input}`}: ${e.message}`;
+  if (e instanceof tasks.TaskInputError) return `${INPUT_FLAGS[e.input]}: ${e.message}`;
+  if (e instanceof tasks.TaskError) return e.message;
+  return undefined;
+}
+
+/** "use --class", "use --image and --mask", … for a task. */
+function flagsOf(task: tasks.TaskName): string {
+  const ins = tasks.TASK_INPUTS[task].filter((i) => !['uncondClass', 'vocab', 'tile'].includes(i)).map((i) => INPUT_FLAGS[i]);
+  return ins.length ? `use ${ins.join(' and ')}` : 'it takes no conditioning input';
 }
 
 /** Reject a DDIM/PLMS step count before spending seconds on loading the model. */
@@ -226,154 +188,182 @@ function checkDDIMSteps(config: string, steps: number): void {
   try {
     ddimTimesteps('uniform', steps, params?.timesteps ?? 1000);
   } catch (e) {
-    if (e instanceof RangeError) throw new UsageError(e.message);
+    if (e instanceof RangeError) throw new UsageError(`--steps: ${e.message}`);
     throw e;
   }
 }
 
-function runSample(p: Parsed): number {
-  const quiet = p.flags.has('quiet');
-  const log = (s: string) => {
-    if (!quiet) process.stderr.write(`${s}\n`);
-  };
-  const sampler = (one(p, 'sampler') ?? 'ddim') as SamplerName;
-  if (!SAMPLERS.includes(sampler)) throw new UsageError(`--sampler must be one of ${SAMPLERS.join(', ')}, got "${sampler}"`);
-  const stepsArg = num(p, 'steps', 'int');
-  if (sampler === 'ddpm' && stepsArg !== undefined) {
-    throw new UsageError('--steps does not apply to the ddpm sampler (ancestral sampling runs every timestep); for fewer steps use --sampler ddim --eta 1');
-  }
-  const { config, ckpt } = resolveModelFiles(one(p, 'ckpt') ?? one(p, 'model'), one(p, 'config'));
-  if (sampler === 'ddim' || sampler === 'plms') checkDDIMSteps(config, stepsArg ?? 50);
-  const vocab = one(p, 'vocab');
-  if (vocab !== undefined && !existsSync(vocab)) throw new UsageError(`--vocab: vocab file ${vocab} does not exist`);
-  const xT = one(p, 'x-t') !== undefined ? readXT(one(p, 'x-t')!) : undefined;
-  const ema = p.flags.has('ema') ? true : p.flags.has('no-ema') ? false : 'auto';
+/** The model argument: positional, --model or --ckpt (one of them), else the default embedded model. */
+function modelArg(p: ParsedArgs): string | undefined {
+  const given = [p.positional[0], one(p, 'model'), one(p, 'ckpt')].filter((x): x is string => x !== undefined);
+  if (given.length > 1) throw new UsageError(`give the model once (got ${given.join(', ')})`);
+  return given[0];
+}
 
-  const t0 = Date.now();
-  const { model, usedEma } = loadModel(config, ckpt, ema, log, p.flags.has('legacy-heads') ? { legacyTransformerHeads: 'single' } : {});
-  const task = tasks.modelTask(model);
-  log(`loaded ${path.basename(ckpt)} (${task} model, ${(model.numParameters() / 1e6).toFixed(1)} M parameters${usedEma ? ', EMA weights' : ''}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-
-  // Inputs given must fit the model's task.
-  const given = (k: string) => p.values.has(k);
-  const init = imageArg(p, 'init-image');
-  const inputsFor: Record<tasks.TaskName, string[]> = {
-    unconditional: [], class: ['class', 'uncond-class'], text: ['prompt', 'vocab'], inpainting: ['image', 'mask'], superres: ['lr-image', 'tile'], semantic: ['segmentation'],
-  };
-  const allowed = new Set(inputsFor[task]);
-  for (const [t, keys] of Object.entries(inputsFor)) {
-    for (const k of keys) {
-      if (given(k) && !allowed.has(k)) {
-        throw new tasks.TaskError(`--${k} is for ${t === 'text' ? 'text-to-image' : t} models, but this is ${/^[aeiou]/.test(task) ? 'an' : 'a'} ${task} model (${describeInputs(task)})`);
-      }
-    }
-  }
-  if (given('strength') && !init) throw new UsageError('--strength needs --init-image');
-
-  const n = num(p, 'n', 'int') ?? 1;
-  const seed = num(p, 'seed', 'int') ?? 42;
-  const classes = (p.values.get('class') ?? []).flatMap((s) => s.split(',')).map((s) => {
+function classList(p: ParsedArgs): number[] {
+  return (p.values.get('class') ?? []).flatMap((s) => s.split(',')).map((s) => {
     const v = Number(s.trim());
     if (s.trim() === '' || !Number.isInteger(v)) throw new UsageError(`--class expects integer labels, got "${s}"`);
     return v;
   });
-  const uncondClass = num(p, 'uncond-class', 'int');
-  const prompts = p.values.get('prompt') ?? [];
-  const repeat = <X>(xs: X[]) => xs.flatMap((x) => new Array<X>(n).fill(x));
-  let scale = num(p, 'scale');
-  if (scale === undefined) {
-    if (task === 'text') scale = 5;
-    else if (task === 'class') scale = uncondClass !== undefined || tasks.numClasses(model) !== 1000 ? 3 : 1;
-    else scale = 1;
-  }
-  const tty = !quiet && !!process.stderr.isTTY;
-  const progress = quiet ? null : progressReporter(sampler, (s) => process.stderr.write(s), tty);
-  const common: tasks.SamplingSettings = {
-    sampler, steps: stepsArg, eta: num(p, 'eta'), scale, seed, xT, onStep: progress?.onStep,
-  };
-  const H = num(p, 'H', 'int'), W = num(p, 'W', 'int');
+}
 
-  let r: tasks.TaskResult;
-  const t1 = Date.now();
-  if (init) {
-    const strength = num(p, 'strength') ?? 0.75;
-    if ((H !== undefined && H !== init.height) || (W !== undefined && W !== init.width)) throw new UsageError(`--H/--W do not apply with --init-image (its size ${init.width}×${init.height} is used)`);
-    r = tasks.sampleImg2Img(model, {
-      ...common, init, strength, n, prompts: prompts.length ? repeat(prompts) : undefined, classes: classes.length ? repeat(classes) : undefined, uncondClass, vocabFile: vocab,
-    });
-  } else {
-    switch (task) {
-      case 'unconditional':
-        r = tasks.sampleUnconditional(model, { ...common, n: xT ? xT.shape[0] : n, H, W });
-        break;
-      case 'class':
-        if (!classes.length) throw new tasks.TaskError('this is a class-conditional model: give --class (e.g. --class 25 or --class 25,187)');
-        r = tasks.sampleClassConditional(model, { ...common, classes: repeat(classes), uncondClass, H, W });
-        break;
-      case 'text':
-        if (!prompts.length) throw new tasks.TaskError('this is a text-to-image model: give --prompt "…" (and --vocab <bert-base-uncased vocab.txt>)');
-        if (!vocab) throw new tasks.TaskError('text prompts need the bert-base-uncased vocab.txt (one token per line): pass --vocab <file>');
-        r = tasks.sampleTextToImage(model, { ...common, prompts: repeat(prompts), vocabFile: vocab, H, W });
-        break;
-      case 'inpainting': {
-        const image = imageArg(p, 'image'), mask = imageArg(p, 'mask');
-        if (!image || !mask) throw new tasks.TaskError('this is an inpainting model: give --image and --mask (white = the region to fill)');
-        r = tasks.sampleInpainting(model, { ...common, image, mask, n });
-        break;
-      }
-      case 'superres': {
-        const lowRes = imageArg(p, 'lr-image');
-        if (!lowRes) throw new tasks.TaskError('this is a super-resolution model: give --lr-image');
-        const tile = one(p, 'tile') ?? 'auto';
-        if (!['auto', 'on', 'off'].includes(tile)) throw new UsageError(`--tile must be auto, on or off, got "${tile}"`);
-        r = tasks.sampleSuperResolution(model, { ...common, lowRes, n, tiled: tile === 'auto' ? 'auto' : tile === 'on' });
-        break;
-      }
-      case 'semantic': {
-        const segmentation = imageArg(p, 'segmentation');
-        if (!segmentation) throw new tasks.TaskError('this is a semantic-synthesis model: give --segmentation (a label-map PNG)');
-        r = tasks.sampleSemantic(model, { ...common, segmentation, n });
-        break;
+function runSample(p: ParsedArgs): number {
+  const quiet = p.flags.has('quiet');
+  const log = (s: string) => {
+    if (!quiet) process.stderr.write(`${s}\n`);
+  };
+  // Everything that can be checked without the model is checked first.
+  const sampler = one(p, 'sampler');
+  if (sampler !== undefined && !(SAMPLERS as readonly string[]).includes(sampler)) throw new UsageError(`--sampler must be one of ${SAMPLERS.join(', ')}, got "${sampler}"`);
+  const steps = num(p, 'steps', 'int');
+  if (sampler === 'ddpm' && steps !== undefined) {
+    throw new UsageError('--steps does not apply to the ddpm sampler (ancestral sampling runs every timestep); for fewer steps use --sampler ddim --eta 1');
+  }
+  const source = modelArg(p);
+  const config = one(p, 'config');
+  const embedded = source === undefined || (!existsSync(source) && embeddedModel(source)) ? embeddedModel(source ?? defaultModelName()) : undefined;
+  if (source === undefined && !embedded) throw new UsageError('no model given and this package ships no embedded model: give --ckpt (a weights file or a model folder)');
+  if (embedded || (source !== undefined && existsSync(source))) {
+    const cfg = embedded ? config ?? embedded.config : resolveModelFiles(source!, config).config;
+    const s = steps ?? embedded?.info.defaults?.steps ?? D.steps;
+    const smp = sampler ?? embedded?.info.defaults?.sampler ?? D.sampler;
+    if (smp === 'ddim' || smp === 'plms') checkDDIMSteps(cfg, s);
+  }
+  const vocab = one(p, 'vocab');
+  if (vocab !== undefined && !existsSync(vocab)) throw new UsageError(`--vocab: vocab file ${vocab} does not exist`);
+  const tile = one(p, 'tile');
+  if (tile !== undefined && !['auto', 'on', 'off'].includes(tile)) throw new UsageError(`--tile must be auto, on or off, got "${tile}"`);
+  const xT = one(p, 'x-t') !== undefined ? readXT(one(p, 'x-t')!) : undefined;
+  const out = new OutputPlan(p);
+  const classes = classList(p);
+  const init = imageArg(p, 'init-image'), image = imageArg(p, 'image'), mask = imageArg(p, 'mask');
+  const lowRes = imageArg(p, 'lr-image'), seg = imageArg(p, 'segmentation');
+
+  const ema = p.flags.has('ema') ? true : p.flags.has('no-ema') ? false : 'auto';
+  const loaded = loadModel(source, { config, ema, log, build: p.flags.has('legacy-heads') ? { legacyTransformerHeads: 'single' } : {} });
+  const task = tasks.modelTask(loaded.model);
+  log(`loaded ${loaded.name ?? path.basename(loaded.files.ckpt)} (${tasks.TASK_TITLES[task]} model, ${(loaded.model.numParameters() / 1e6).toFixed(1)} M parameters${loaded.usedEma ? ', EMA weights' : ''}) in ${loaded.seconds.toFixed(1)} s`);
+
+  // An input for another task: say which flags this model takes.
+  for (const [t, ins] of Object.entries(tasks.TASK_INPUTS) as [tasks.TaskName, tasks.TaskInput[]][]) {
+    for (const i of ins) {
+      if (t !== task && p.values.has(INPUT_FLAGS[i].slice(2))) {
+        throw new UsageError(`${INPUT_FLAGS[i]} is for ${tasks.TASK_TITLES[t]} models, but this is ${tasks.describeTask(task)} (${flagsOf(task)})`);
       }
     }
   }
+  // `ldm sample` alone on an embedded class model: one image of every class.
+  const allClasses = task === 'class' && !classes.length && loaded.info?.classes;
+  if (task === 'class' && !classes.length && !allClasses) throw new UsageError(`this is a class-conditional model: give --class (e.g. --class 25 or --class 25,187)`);
+  if (task === 'text' && !p.values.has('prompt')) throw new UsageError('this is a text-to-image model: give --prompt "…" (and --vocab <bert-base-uncased vocab.txt>)');
+  const opts: tasks.SampleOptions = {
+    classLabel: allClasses ? Array.from({ length: allClasses }, (_, i) => i) : classes.length ? classes : undefined,
+    uncondClass: num(p, 'uncond-class', 'int'),
+    prompt: p.values.get('prompt'),
+    vocab,
+    n: num(p, 'n', 'int'),
+    seed: num(p, 'seed', 'int'),
+    steps,
+    scale: num(p, 'scale'),
+    sampler: sampler as tasks.SampleOptions['sampler'],
+    eta: num(p, 'eta'),
+    H: num(p, 'H', 'int'),
+    W: num(p, 'W', 'int'),
+    initImage: init?.image,
+    strength: num(p, 'strength'),
+    image: image?.image,
+    mask: mask?.image,
+    lowRes: lowRes?.image,
+    tile: tile === undefined ? undefined : tile === 'auto' ? 'auto' : tile === 'on',
+    segmentation: seg?.image,
+    xT: xT?.tensor,
+    batchSize: num(p, 'batch-size', 'int'),
+  };
+  const progress = quiet ? null : progressReporter(opts.sampler ?? loaded.info?.defaults?.sampler ?? D.sampler, (s) => process.stderr.write(s), !!process.stderr.isTTY);
+  const t1 = Date.now();
+  const r = tasks.sample(loaded, { ...opts, onStep: progress?.onStep });
   progress?.done();
   const secs = (Date.now() - t1) / 1000;
 
-  const out = one(p, 'out') ?? 'outputs';
-  const prefix = one(p, 'name') ?? 'sample';
-  mkdirSync(out, { recursive: true });
-  const base: Record<string, string> = {
-    ...r.params, model_task: task, config: path.basename(config), ckpt: path.basename(ckpt), ema: String(usedEma),
+  const record = {
+    software: `ldm-ts ${packageVersion()}`,
+    model: modelRecord(loaded),
+    ...r.params,
+    ...(init ? { init_image: { path: init.path, sha256: init.sha256 } } : {}),
+    ...(image ? { image: { path: image.path, sha256: image.sha256 } } : {}),
+    ...(mask ? { mask: { path: mask.path, sha256: mask.sha256 } } : {}),
+    ...(lowRes ? { lr_image: { path: lowRes.path, sha256: lowRes.sha256 } } : {}),
+    ...(seg ? { segmentation: { path: seg.path, sha256: seg.sha256 } } : {}),
+    ...(xT ? { x_t: { path: path.resolve(xT.file), name: xT.name, sha256: cachedSha256(xT.file) } } : {}),
   };
-  const written: string[] = [];
-  r.images.forEach((im, i) => {
-    const file = path.join(out, `${prefix}-${String(i).padStart(4, '0')}.png`);
-    writePng(file, im, { parameters: JSON.stringify({ ...base, index: i }), Software: 'ldm-ts' });
-    written.push(file);
-  });
-  if (!p.flags.has('no-grid') && r.images.length > 1) {
-    const file = path.join(out, `${prefix}-grid.png`);
-    writePng(file, makeGrid(r.images, n > 1 ? n : r.images.length), { parameters: JSON.stringify(base), Software: 'ldm-ts' });
-    written.push(file);
-  }
-  const latents = one(p, 'save-latents');
-  if (latents) {
-    mkdirSync(path.dirname(path.resolve(latents)), { recursive: true });
-    writeSafetensors(latents, new Map([['samples', r.samples], ['x_T', r.start]]));
-    written.push(latents);
-  }
-  log(`${r.cancelled ? 'cancelled; ' : ''}${r.images.length} sample(s) in ${secs.toFixed(1)} s → ${written.join(', ')}`);
+  const written = out.write(r, record, regenerate(p, loaded, r));
+  log(`${r.cancelled ? 'cancelled; ' : ''}${r.images.length} image(s) in ${secs.toFixed(1)} s → ${written.length > 4 ? `${written.slice(0, 2).join(', ')}, … ${written.at(-1)}` : written.join(', ')}`);
   return 0;
 }
 
-function describeInputs(task: tasks.TaskName): string {
+function modelRecord(m: LoadedModel) {
   return {
-    unconditional: 'it takes no conditioning input',
-    class: 'use --class',
-    text: 'use --prompt',
-    inpainting: 'use --image and --mask',
-    superres: 'use --lr-image',
-    semantic: 'use --segmentation',
-  }[task];
+    ...(m.name ? { name: m.name } : {}),
+    config: path.resolve(m.files.config),
+    config_sha256: cachedSha256(m.files.config),
+    ckpt: path.resolve(m.files.ckpt),
+    ckpt_sha256: cachedSha256(m.files.ckpt),
+    ema: m.usedEma,
+  };
+}
+
+/** The `ldm sample` arguments that make image i again alone: the same model, settings and inputs, its seed, --n 1. */
+function regenerate(p: ParsedArgs, m: LoadedModel, r: tasks.SampleResult): (i: number) => string[] {
+  const keep = ['config', 'uncond-class', 'vocab', 'image', 'mask', 'lr-image', 'tile', 'segmentation', 'init-image', 'strength', 'sampler', 'steps', 'scale', 'eta', 'H', 'W'];
+  const base: string[] = [m.name ?? path.resolve(m.files.ckpt)];
+  for (const k of keep) for (const v of p.values.get(k) ?? []) base.push(`--${k}`, v);
+  for (const f of ['ema', 'no-ema', 'legacy-heads']) if (p.flags.has(f)) base.push(`--${f}`);
+  return (i) => {
+    const im = r.perImage[i];
+    return [...base, ...(im.classLabel !== undefined ? ['--class', String(im.classLabel)] : []), ...(im.prompt !== undefined ? ['--prompt', im.prompt] : []), '--seed', String(im.seed), '--n', '1'];
+  };
+}
+
+/** Where the images, the grid and the latents go. Checked before sampling (a taken --save-latents file fails early). */
+class OutputPlan {
+  private readonly folder: OutputFolder;
+  private readonly grid: boolean;
+  private readonly latents?: string;
+  private readonly overwrite: boolean;
+
+  constructor(p: ParsedArgs) {
+    this.overwrite = p.flags.has('overwrite');
+    this.folder = new OutputFolder(one(p, 'out') ?? 'outputs', one(p, 'name') ?? 'sample', this.overwrite);
+    this.grid = !p.flags.has('no-grid');
+    this.latents = one(p, 'save-latents');
+    if (this.latents && !this.overwrite && existsSync(this.latents)) throw new UsageError(`--save-latents: ${this.latents} exists (give another name, or --overwrite)`);
+  }
+
+  write(r: tasks.SampleResult, record: Record<string, unknown>, again: (i: number) => string[]): string[] {
+    const written: string[] = [];
+    r.images.forEach((im, i) => {
+      const params = { ...record, ...r.perImage[i], index: i, command: shellJoin(['ldm', 'sample', ...again(i)]) };
+      const bytes = encodePng(im, { parameters: JSON.stringify(params), Software: String(record.software) });
+      written.push(this.folder.write(() => `-seed${r.perImage[i].seed}.png`, bytes));
+    });
+    if (this.grid && r.images.length > 1) {
+      const groups = new Set(r.perImage.map((x) => `${x.classLabel ?? ''}\u0000${x.prompt ?? ''}`)).size;
+      const perGroup = r.images.length / groups;
+      const nrow = groups > 1 && perGroup > 1 ? perGroup : groups > 1 && r.images.length <= 16 ? r.images.length : Math.ceil(Math.sqrt(r.images.length));
+      const params = { ...record, images: r.perImage };
+      written.push(this.folder.write(() => '-grid.png', encodePng(makeGrid(r.images, nrow), { parameters: JSON.stringify(params), Software: String(record.software) })));
+    }
+    if (this.latents) {
+      mkdirSync(path.dirname(path.resolve(this.latents)), { recursive: true });
+      if (!this.overwrite && !reserve(this.latents)) throw new UsageError(`--save-latents: ${this.latents} exists`);
+      writeSafetensors(this.latents, new Map([['samples', r.samples], ['x_T', r.start]]));
+      written.push(this.latents);
+    }
+    return written;
+  }
+}
+
+function shellJoin(args: string[]): string {
+  return args.map((a) => (/^[\w./:=,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }

@@ -6,7 +6,8 @@ import * as T from '../engine/index.js';
 import { ClassEmbedder } from '../models/encoders/index.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import type { Conditioning } from '../diffusion/guidance.js';
-import { imageSize, latentShape, requireTask, runSampling, TaskError, type SamplingSettings, type TaskResult } from './common.js';
+import { imageSize, latentShape, requireTask, runSampling, type ParamValue, type SamplingSettings, type TaskResult } from './common.js';
+import { TaskError, TaskInputError } from './errors.js';
 
 export interface ClassOptions extends SamplingSettings {
   /** One class label per sample. */
@@ -27,7 +28,7 @@ export function numClasses(model: LatentDiffusion): number {
 export function classConditioning(model: LatentDiffusion, classes: number[], scale: number, uncondClass?: number): { cond: Conditioning; uncond?: Conditioning; uncondClass?: number } {
   const n = numClasses(model);
   for (const c of classes) {
-    if (!Number.isInteger(c) || c < 0 || c >= n) throw new TaskError(`class ${c} is outside this model's classes 0…${n - 1}`);
+    if (!Number.isInteger(c) || c < 0 || c >= n) throw new TaskInputError('classLabel', `class ${c} is outside this model's classes 0…${n - 1}`);
   }
   const embed = (labels: number[]) => {
     const t = T.tensor(labels, [labels.length], 'int64');
@@ -37,20 +38,20 @@ export function classConditioning(model: LatentDiffusion, classes: number[], sca
   if (scale === 1) return { cond };
   let u = uncondClass;
   if (u === undefined) {
-    if (n === 1000) throw new TaskError('guidance (--scale ≠ 1) needs an unconditional class, and this 1000-class model has none; use --scale 1');
+    if (n === 1000) throw new TaskInputError('scale', 'guidance (scale ≠ 1) needs an unconditional class, and this 1000-class model has none; sample with scale 1');
     u = n - 1;
   }
-  if (!Number.isInteger(u) || u < 0 || u >= n) throw new TaskError(`unconditional class ${u} is outside this model's classes 0…${n - 1}`);
+  if (!Number.isInteger(u) || u < 0 || u >= n) throw new TaskInputError('uncondClass', `unconditional class ${u} is outside this model's classes 0…${n - 1}`);
   return { cond, uncond: embed(classes.map(() => u!)), uncondClass: u };
 }
 
 export function sampleClassConditional(model: LatentDiffusion, o: ClassOptions): TaskResult {
   requireTask(model, 'class');
-  if (o.classes.length === 0) throw new TaskError('give at least one class label');
+  if (o.classes.length === 0) throw new TaskInputError('classLabel', 'this is a class-conditional model: give at least one class label');
   const shape = latentShape(model, o.classes.length, ...imageSize(model, o));
   const scale = o.scale ?? 1;
   const { cond, uncond, uncondClass } = T.noGrad(() => classConditioning(model, o.classes, scale, o.uncondClass));
-  const params: Record<string, string> = { task: 'class', classes: o.classes.join(','), size: `${shape[3] * model.firstStageFactor}x${shape[2] * model.firstStageFactor}` };
-  if (uncondClass !== undefined) params.uncond_class = String(uncondClass);
+  const params: Record<string, ParamValue> = { task: 'class', classes: o.classes, width: shape[3] * model.firstStageFactor, height: shape[2] * model.firstStageFactor };
+  if (uncondClass !== undefined) params.uncond_class = uncondClass;
   return runSampling(model, o, cond, uncond, shape, {}, params);
 }

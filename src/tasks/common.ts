@@ -9,19 +9,38 @@ import type { Conditioning } from '../diffusion/guidance.js';
 import type { StepCallback } from '../diffusion/sampler.js';
 import { seededNoise, type NoiseFn } from '../diffusion/noise.js';
 import { tensorToImages, type Image } from '../io/image.js';
+import { TaskError, TaskInputError, type TaskInput } from './errors.js';
+import { DEFAULTS } from './defaults.js';
 
 export type TaskName = 'unconditional' | 'class' | 'text' | 'inpainting' | 'superres' | 'semantic';
 
-export class TaskError extends Error {}
+export { TaskError, TaskInputError, type TaskInput } from './errors.js';
 
-const HOW: Record<TaskName, string> = {
-  unconditional: 'an unconditional model (no conditioning input; use --n, --H/--W)',
-  class: 'a class-conditional model (use --class)',
-  text: 'a text-to-image model (use --prompt)',
-  inpainting: 'an inpainting model (use --image and --mask)',
-  superres: 'a super-resolution model (use --lr-image)',
-  semantic: 'a semantic-synthesis model (use --segmentation)',
+/** What each task is called in messages. */
+export const TASK_TITLES: Record<TaskName, string> = {
+  unconditional: 'unconditional',
+  class: 'class-conditional',
+  text: 'text-to-image',
+  inpainting: 'inpainting',
+  superres: 'super-resolution',
+  semantic: 'semantic-synthesis',
 };
+
+/** The conditioning inputs each task takes (img2img's initImage/strength go with unconditional, class and text). */
+export const TASK_INPUTS: Record<TaskName, TaskInput[]> = {
+  unconditional: [],
+  class: ['classLabel', 'uncondClass'],
+  text: ['prompt', 'vocab'],
+  inpainting: ['image', 'mask'],
+  superres: ['lowRes', 'tile'],
+  semantic: ['segmentation'],
+};
+
+/** "an unconditional model", "a class-conditional model", … */
+export function describeTask(task: TaskName): string {
+  const t = TASK_TITLES[task];
+  return `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t} model`;
+}
 
 /** Which task a model was trained for, from its conditioning key and encoder. */
 export function modelTask(model: LatentDiffusion): TaskName {
@@ -42,19 +61,19 @@ export function modelTask(model: LatentDiffusion): TaskName {
 /** Throws a message naming what the model does instead when it was not trained for `task`. */
 export function requireTask(model: LatentDiffusion, task: TaskName): void {
   const actual = modelTask(model);
-  if (actual !== task) throw new TaskError(`this is ${HOW[actual]}, not ${HOW[task].replace(/ \(.*\)$/, '')}`);
+  if (actual !== task) throw new TaskError(`this is ${describeTask(actual)}, not ${describeTask(task)}`);
 }
 
 /** Image sizes must be multiples of the first stage factor f times the UNet's downsampling. */
 export function latentShape(model: LatentDiffusion, n: number, H: number, W: number): number[] {
   const f = model.firstStageFactor, u = model.unetFactor;
   const m = f * u;
-  for (const [name, v] of [['height', H], ['width', W]] as const) {
-    if (!Number.isInteger(v) || v <= 0) throw new TaskError(`image ${name} must be a positive integer, got ${v}`);
-    if (v % f !== 0) throw new TaskError(`image ${name} ${v} is not divisible by the first stage's downsampling factor f = ${f}`);
-    if (v % m !== 0) throw new TaskError(`image ${name} ${v} must be a multiple of ${m} (f = ${f} × the UNet's ${u}× downsampling); try ${Math.max(m, Math.round(v / m) * m)}`);
+  for (const [name, input, v] of [['height', 'H', H], ['width', 'W', W]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new TaskInputError(input, `image ${name} must be a positive integer, got ${v}`);
+    if (v % f !== 0) throw new TaskInputError(input, `image ${name} ${v} is not divisible by the first stage's downsampling factor f = ${f}`);
+    if (v % m !== 0) throw new TaskInputError(input, `image ${name} ${v} must be a multiple of ${m} (f = ${f} × the UNet's ${u}× downsampling); try ${Math.max(m, Math.round(v / m) * m)}`);
   }
-  if (!Number.isInteger(n) || n < 1) throw new TaskError(`the number of samples must be a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1) throw new TaskInputError('n', `the number of samples must be a positive integer, got ${n}`);
   return [n, model.config.channels, H / f, W / f];
 }
 
@@ -74,11 +93,15 @@ export interface SamplingSettings {
   steps?: number;
   eta?: number;
   scale?: number;
+  /** Image i of the batch is drawn with its own generator seeded seed + i (default DEFAULTS.seed). */
   seed?: number;
   /** A fixed starting latent (e.g. the reference's x_T). */
   xT?: T.Tensor;
   onStep?: StepCallback;
 }
+
+/** A value of the generation parameters (recorded as JSON in the PNG `parameters` chunk). */
+export type ParamValue = string | number | boolean | null | ParamValue[] | { [k: string]: ParamValue };
 
 export interface TaskResult {
   /** Final latents [B, C, h, w]. */
@@ -89,9 +112,32 @@ export interface TaskResult {
   decoded: T.Tensor;
   /** The output pictures (uint8; composited for inpainting). */
   images: Image[];
+  /** The seed of each image (seed + i). */
+  seeds: number[];
   cancelled: boolean;
-  /** Generation parameters worth recording (PNG text chunks). */
-  params: Record<string, string>;
+  /** Generation parameters worth recording (numbers stay numbers). */
+  params: Record<string, ParamValue>;
+}
+
+/** The seed of the first image; image i uses seed + i. */
+export function firstSeed(seed: number | undefined): number {
+  const s = seed ?? DEFAULTS.seed;
+  if (!Number.isSafeInteger(s) || s < 0) throw new TaskInputError('seed', `the seed must be a non-negative integer, got ${s}`);
+  return s;
+}
+
+/**
+ * Noise with one generator per image: row i of every [B, …] draw comes from the generator seeded
+ * seeds[i], so an image does not depend on the others in its batch (seed + i alone gives it again).
+ */
+export function perImageNoise(seeds: readonly number[]): NoiseFn {
+  const fns = seeds.map((s) => seededNoise(s));
+  return (shape) => {
+    if (shape[0] !== fns.length) throw new RangeError(`perImageNoise: a draw of batch ${shape[0]} from ${fns.length} per-image generators`);
+    if (fns.length === 1) return fns[0](shape);
+    const row = [1, ...shape.slice(1)];
+    return T.tidy(() => T.concat(fns.map((f) => f(row)), 0));
+  };
 }
 
 /** Sample latents with the common settings, decode them, convert to 8-bit pictures. */
@@ -102,23 +148,25 @@ export function runSampling(
   uncond: Conditioning | undefined,
   shape: number[],
   extra: Partial<LatentSampleOptions> = {},
-  params: Record<string, string> = {},
+  params: Record<string, ParamValue> = {},
 ): TaskResult {
-  const sampler = s.sampler ?? 'ddim';
-  const steps = s.steps ?? (sampler === 'ddpm' ? model.numTimesteps : 50);
-  const noise: NoiseFn = seededNoise(s.seed ?? 0);
-  if (s.xT && !T.sameShape(s.xT.shape, shape)) throw new TaskError(`x_T has shape [${s.xT.shape}], this task needs [${shape}]`);
+  const sampler = s.sampler ?? DEFAULTS.sampler;
+  const steps = s.steps ?? (sampler === 'ddpm' ? model.numTimesteps : DEFAULTS.steps);
+  const seed = firstSeed(s.seed);
+  const seeds = Array.from({ length: shape[0] }, (_, i) => seed + i);
+  const noise = perImageNoise(seeds);
+  if (s.xT && !T.sameShape(s.xT.shape, shape)) throw new TaskInputError('xT', `x_T has shape [${s.xT.shape}], this task needs [${shape}]`);
   return T.noGrad(() => {
     const r = sampleLatents(model, {
       sampler, steps, eta: s.eta ?? 0, scale: s.scale ?? 1, cond, uncond, shape, xT: s.xT, noise, onStep: s.onStep, ...extra,
     });
     const decoded = model.decodeFirstStage(r.x);
-    const all: Record<string, string> = {
-      sampler, steps: String(sampler === 'ddpm' ? (extra.init ? Math.round(extra.init.strength * model.numTimesteps) : model.numTimesteps) : steps),
-      eta: String(s.eta ?? 0), seed: String(s.seed ?? 0), ...params,
+    const all: Record<string, ParamValue> = {
+      sampler, steps: sampler === 'ddpm' ? (extra.init ? Math.round(extra.init.strength * model.numTimesteps) : model.numTimesteps) : steps,
+      eta: s.eta ?? 0, seed, ...params,
     };
-    if ((s.scale ?? 1) !== 1 && uncond) all.scale = String(s.scale);
-    return { samples: r.x, start: r.start, decoded, images: tensorToImages(decoded), cancelled: r.cancelled, params: all };
+    if ((s.scale ?? 1) !== 1 && uncond) all.scale = s.scale!;
+    return { samples: r.x, start: r.start, decoded, images: tensorToImages(decoded), seeds, cancelled: r.cancelled, params: all };
   });
 }
 

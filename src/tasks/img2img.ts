@@ -8,7 +8,8 @@ import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import type { Conditioning } from '../diffusion/guidance.js';
 import { imageToTensor, type Image } from '../io/image.js';
 import { classConditioning } from './class-conditional.js';
-import { latentShape, modelTask, repeatBatch, runSampling, TaskError, type SamplingSettings, type TaskResult } from './common.js';
+import { firstSeed, latentShape, modelTask, runSampling, type ParamValue, type SamplingSettings, type TaskResult } from './common.js';
+import { TaskInputError } from './errors.js';
 import { textConditioning } from './text-to-image.js';
 
 export interface Img2ImgOptions extends SamplingSettings {
@@ -28,24 +29,26 @@ export function sampleImg2Img(model: LatentDiffusion, o: Img2ImgOptions): TaskRe
   const shape = latentShape(model, n, o.init.height, o.init.width);
   const scale = o.scale ?? 1;
   let cond: Conditioning = null, uncond: Conditioning | undefined;
-  const params: Record<string, string> = { task: 'img2img', strength: String(o.strength), size: `${o.init.width}x${o.init.height}` };
+  if (!(o.strength > 0 && o.strength <= 1)) throw new TaskInputError('strength', `strength must be in (0, 1], got ${o.strength}`);
+  const params: Record<string, ParamValue> = { task: 'img2img', strength: o.strength, width: o.init.width, height: o.init.height };
   T.noGrad(() => {
     if (task === 'text') {
-      if (!o.prompts?.length) throw new TaskError('this text-to-image model needs --prompt for img2img');
+      if (!o.prompts?.length) throw new TaskInputError('prompt', 'this is a text-to-image model: img2img needs a prompt');
       ({ cond, uncond } = textConditioning(model, o.prompts, scale, o.vocabFile));
       params.prompt = o.prompts[0];
     } else if (task === 'class') {
-      if (!o.classes?.length) throw new TaskError('this class-conditional model needs --class for img2img');
+      if (!o.classes?.length) throw new TaskInputError('classLabel', 'this is a class-conditional model: img2img needs a class label');
       ({ cond, uncond } = classConditioning(model, o.classes, scale, o.uncondClass));
-      params.classes = o.classes.join(',');
+      params.classes = o.classes;
     } else if (task !== 'unconditional') {
-      throw new TaskError(`img2img works with unconditional, class-conditional and text-to-image models; this is a ${task} model`);
+      throw new TaskInputError('initImage', `img2img works with unconditional, class-conditional and text-to-image models; this is a ${task} model`);
     }
   });
-  const gen = new T.Generator((o.seed ?? 0) + 0x5eed);
+  // One posterior draw per image, from a generator of its own seed (image i alone regenerates it).
+  const seed = firstSeed(o.seed);
   const x0 = T.noGrad(() => {
     const enc = model.encodeFirstStage(imageToTensor(o.init, 'rgb', 'signed'));
-    return repeatBatch(model.getFirstStageEncoding(enc, gen), n);
+    return T.concat(Array.from({ length: n }, (_, i) => model.getFirstStageEncoding(enc, new T.Generator(seed + i + 0x5eed))), 0);
   });
   return runSampling(model, o, cond, uncond, shape, { init: { x0, strength: o.strength } }, params);
 }

@@ -7,3 +7,6 @@ export * from './inpainting.js';
 export * from './super-resolution.js';
 export * from './semantic.js';
 export * from './img2img.js';
+export * from './errors.js';
+export * from './defaults.js';
+export * from './generate.js';

@@ -8,7 +8,8 @@
 import * as T from '../engine/index.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import { imageToTensor, type Image } from '../io/image.js';
-import { latentShape, repeatBatch, requireTask, resizeNearest, runSampling, TaskError, type SamplingSettings, type TaskResult } from './common.js';
+import { latentShape, repeatBatch, requireTask, resizeNearest, runSampling, type SamplingSettings, type TaskResult } from './common.js';
+import { TaskError, TaskInputError } from './errors.js';
 
 export interface InpaintOptions extends SamplingSettings {
   image: Image;
@@ -21,7 +22,7 @@ export function sampleInpainting(model: LatentDiffusion, o: InpaintOptions): Tas
   requireTask(model, 'inpainting');
   const { image: img, mask: mk } = o;
   if (img.width !== mk.width || img.height !== mk.height) {
-    throw new TaskError(`the mask is ${mk.width}×${mk.height} but the image is ${img.width}×${img.height}`);
+    throw new TaskInputError('mask', `the mask is ${mk.width}×${mk.height} but the image is ${img.width}×${img.height}`);
   }
   const n = o.n ?? o.xT?.shape[0] ?? 1;
   const shape = latentShape(model, n, img.height, img.width);
@@ -37,7 +38,7 @@ export function sampleInpainting(model: LatentDiffusion, o: InpaintOptions): Tas
   if (model.model.diffusion_model.config.in_channels !== shape[1] + cond.shape[1]) {
     throw new TaskError(`the UNet takes ${model.model.diffusion_model.config.in_channels} channels, but latent (${shape[1]}) + conditioning (${cond.shape[1]}) give ${shape[1] + cond.shape[1]}`);
   }
-  const r = runSampling(model, o, cond, undefined, shape, {}, { task: 'inpainting', size: `${img.width}x${img.height}` });
+  const r = runSampling(model, o, cond, undefined, shape, {}, { task: 'inpainting', width: img.width, height: img.height });
   // Paste: masked pixels from the sample, the rest exactly as given.
   const m = T.contiguousData(maskPx) as Float32Array;
   const src = new Uint8Array(img.width * img.height * 3);

@@ -6,7 +6,8 @@ import * as T from '../engine/index.js';
 import { SpatialRescaler } from '../models/encoders/index.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import type { Image } from '../io/image.js';
-import { latentShape, repeatBatch, requireTask, runSampling, TaskError, type SamplingSettings, type TaskResult } from './common.js';
+import { latentShape, repeatBatch, requireTask, runSampling, type SamplingSettings, type TaskResult } from './common.js';
+import { TaskError, TaskInputError } from './errors.js';
 
 export interface SemanticOptions extends SamplingSettings {
   /** A label map: an 8-bit image whose first channel holds class indices (255 = unlabelled), or int labels [H, W]. */
@@ -20,7 +21,7 @@ export function oneHot(labels: ArrayLike<number>, H: number, W: number, nLabels:
   for (let i = 0; i < H * W; i++) {
     const l = labels[i];
     if (l === 255 || l < 0) continue;
-    if (!Number.isInteger(l) || l >= nLabels) throw new TaskError(`label ${l} at pixel (${i % W}, ${Math.floor(i / W)}) is outside this model's ${nLabels} classes (0…${nLabels - 1}, 255 = unlabelled)`);
+    if (!Number.isInteger(l) || l >= nLabels) throw new TaskInputError('segmentation', `label ${l} at pixel (${i % W}, ${Math.floor(i / W)}) is outside this model's ${nLabels} classes (0…${nLabels - 1}, 255 = unlabelled)`);
     out[l * H * W + i] = 1;
   }
   return T.tensor(out, [1, nLabels, H, W]);
@@ -34,7 +35,7 @@ export function sampleSemantic(model: LatentDiffusion, o: SemanticOptions): Task
   if (!nLabels) throw new TaskError('the SpatialRescaler has no channel mapper: cannot tell the number of labels');
   let H: number, W: number, labels: ArrayLike<number>;
   if (o.segmentation instanceof T.Tensor) {
-    if (o.segmentation.ndim !== 2) throw new TaskError(`a label tensor must be [H, W], got [${o.segmentation.shape}]`);
+    if (o.segmentation.ndim !== 2) throw new TaskInputError('segmentation', `a label tensor must be [H, W], got [${o.segmentation.shape}]`);
     [H, W] = o.segmentation.shape;
     labels = o.segmentation.toArray();
   } else {
@@ -49,5 +50,5 @@ export function sampleSemantic(model: LatentDiffusion, o: SemanticOptions): Task
   if (cond.shape[2] !== shape[2] || cond.shape[3] !== shape[3]) {
     throw new TaskError(`the rescaled label map is ${cond.shape[3]}×${cond.shape[2]} but the latent is ${shape[3]}×${shape[2]}`);
   }
-  return runSampling(model, o, cond, undefined, shape, {}, { task: 'semantic', size: `${W}x${H}`, labels: String(nLabels) });
+  return runSampling(model, o, cond, undefined, shape, {}, { task: 'semantic', width: W, height: H, labels: nLabels });
 }

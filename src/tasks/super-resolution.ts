@@ -32,7 +32,7 @@ export function sampleSuperResolution(model: LatentDiffusion, o: SuperResOptions
   if (tiled) model.splitInputParams = { ...defaultSplitInputParams(f), ks: [ks, ks], stride: [stride, stride] };
   try {
     return runSampling(model, { ...o, eta: o.eta ?? 1 }, cond, undefined, shape, {}, {
-      task: 'superres', input: `${lr.width}x${lr.height}`, size: `${lr.width * f}x${lr.height * f}`, tiled: String(tiled),
+      task: 'superres', input_width: lr.width, input_height: lr.height, width: lr.width * f, height: lr.height * f, tiled,
     });
   } finally {
     model.splitInputParams = before;

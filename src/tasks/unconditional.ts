@@ -15,5 +15,5 @@ export function sampleUnconditional(model: LatentDiffusion, o: UnconditionalOpti
   requireTask(model, 'unconditional');
   const [H, W] = imageSize(model, o);
   const shape = latentShape(model, o.n ?? o.xT?.shape[0] ?? 1, H, W);
-  return runSampling(model, { ...o, eta: o.eta ?? 1 }, null, undefined, shape, {}, { task: 'unconditional', size: `${W}x${H}` });
+  return runSampling(model, { ...o, eta: o.eta ?? 1 }, null, undefined, shape, {}, { task: 'unconditional', width: W, height: H });
 }
