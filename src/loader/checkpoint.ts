@@ -14,7 +14,18 @@ export function emaKey(name: string, scope = 'model.'): string {
 
 /** Keys that real checkpoints carry but no module of ours owns: sampler buffers, training-loss weights, EMA bookkeeping. */
 export function isIgnorableKey(key: string): boolean {
-  return /^ddim_/.test(key) || /^((first_stage_model|cond_stage_model)\.)?loss\./.test(key) || /^model_ema\./.test(key);
+  return /^ddim_/.test(key) || /^((first_stage_model|cond_stage_model)\.)?loss\./.test(key) || /^model_ema\./.test(key)
+    // the CLIP text model's position index buffer (transformers < 4.31 saved it; int64 or float, always 0..n−1)
+    || /(^|\.)transformer\.(text_model\.)?embeddings\.position_ids$/.test(key);
+}
+
+/**
+ * The other spelling a file may use for a module key: the CLIP text model without its `text_model.` level
+ * (community SD checkpoints, transformers ≥ 5's CLIPTextModel state dict).
+ */
+export function alternateKey(key: string): string | null {
+  const m = /^(.*\btransformer\.)text_model\.(.*)$/.exec(key);
+  return m ? m[1] + m[2] : null;
 }
 
 export interface LoadOptions {
@@ -63,8 +74,12 @@ export function loadCheckpointInto(module: Module, ckpt: Checkpoint | string, op
     const used = new Set<string>();
     const plan: [string, T.Tensor, LazyTensor][] = [];
     for (const [k, t] of module.stateDict()) {
-      const srcKey = opts.ema && params.has(k) && k.startsWith(scope) ? emaKey(k, scope) : k;
-      const src = file.get(srcKey);
+      let srcKey = opts.ema && params.has(k) && k.startsWith(scope) ? emaKey(k, scope) : k;
+      let src = file.get(srcKey);
+      if (!src) {
+        const alt = alternateKey(srcKey);
+        if (alt && file.has(alt)) (src = file.get(alt)), (srcKey = alt);
+      }
       if (!src) {
         report.missing.push(srcKey === k ? k : `${k} (as ${srcKey})`);
         continue;

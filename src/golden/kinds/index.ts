@@ -10,6 +10,7 @@ import { schedules } from './schedules.js';
 import { ldmSample } from './ldm_sample.js';
 import { ldmTrainStep } from './ldm_train_step.js';
 import { clipTokenizer } from './clip_tokenizer.js';
+import { clipText } from './clip_text.js';
 import { litEma } from './lit_ema.js';
 import { lrSchedule } from './lr_schedule.js';
 import { aeTrainStep } from './ae_train_step.js';
@@ -24,6 +25,7 @@ export const KINDS: Record<string, GoldenKind> = {
   ldm_sample: ldmSample,
   ldm_train_step: ldmTrainStep,
   clip_tokenizer: clipTokenizer,
+  clip_text: clipText,
   lit_ema: litEma,
   lr_schedule: lrSchedule,
   ae_train_step: aeTrainStep,
