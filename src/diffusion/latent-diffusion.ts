@@ -14,7 +14,7 @@ import * as T from '../engine/index.js';
 import { Buffer, Module, Parameter } from '../nn/index.js';
 import type { Params } from '../io/config.js';
 import { DiagonalGaussianDistribution } from '../models/autoencoder/distribution.js';
-import { FIRST_STAGE } from '../models/targets.js';
+import { FIRST_STAGE } from '../models/first-stage.js';
 import type { UNetModel } from '../models/unet/unet.js';
 import type { UNetBuildOptions } from '../models/unet/build.js';
 import type { Conditioning, CondDict } from './guidance.js';

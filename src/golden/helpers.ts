@@ -3,7 +3,7 @@
 import * as T from '../engine/index.js';
 import { loadCheckpointInto, type LoadOptions } from '../loader/checkpoint.js';
 import type { Module } from '../nn/index.js';
-import { buildFromConfigFile } from '../models/targets.js';
+import { buildFromConfigFile } from '../loader/targets.js';
 import type { GoldenCase } from './types.js';
 
 type ModelClass<M> = abstract new (...args: any[]) => M;

@@ -6,7 +6,7 @@ import { DiffusionWrapper, type ConditioningKey } from '../../src/diffusion/late
 import { deltaBorder, tiledApply, windowStarts, defaultSplitInputParams } from '../../src/diffusion/tiling.js';
 import type { UNetModel } from '../../src/models/unet/unet.js';
 import { tinyConfig, tinyModel } from '../tasks/helpers.js';
-import { instantiate } from '../../src/models/targets.js';
+import { instantiate } from '../../src/loader/targets.js';
 import type { LatentDiffusion } from '../../src/diffusion/latent-diffusion.js';
 import { sampleLatents } from '../../src/diffusion/sample.js';
 import { seededNoise } from '../../src/diffusion/noise.js';

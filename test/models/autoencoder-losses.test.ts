@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as T from '../../src/engine/index.js';
 import { loadCheckpointInto } from '../../src/loader/checkpoint.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
-import { instantiate } from '../../src/models/targets.js';
+import { instantiate } from '../../src/loader/targets.js';
 import {
   ActNorm, LPIPS, LPIPSWithDiscriminator, loadLpipsWeights, MaxPool2x2, NLayerDiscriminator, VQLPIPSWithDiscriminator, gradWrt, hingeDLoss, normalizeTensor, softplus, vanillaDLoss,
 } from '../../src/models/losses/index.js';

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import * as T from '../../src/engine/index.js';
 import { modelNode, readYaml, type ConfigNode } from '../../src/io/config.js';
-import { instantiate, buildFromConfigFile } from '../../src/models/targets.js';
+import { instantiate, buildFromConfigFile } from '../../src/loader/targets.js';
 import {
   AttnBlock, AutoencoderKL, DiagonalGaussianDistribution, Downsample, VQModel, VQModelInterface, VectorQuantizer2,
 } from '../../src/models/autoencoder/index.js';

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as T from '../../src/engine/index.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
-import { buildFromConfigFile } from '../../src/models/targets.js';
+import { buildFromConfigFile } from '../../src/loader/targets.js';
 import { BERTEmbedder, SpatialRescaler, WordPieceTokenizer, encoderFromParams, normalizeBert, preTokenizeBert } from '../../src/models/encoders/index.js';
 import { assertClose } from '../helpers/gradcheck.js';
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as T from '../../src/engine/index.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { timestepEmbedding, UNetModel } from '../../src/models/unet/index.js';
-import { buildFromConfigFile } from '../../src/models/targets.js';
+import { buildFromConfigFile } from '../../src/loader/targets.js';
 import { assertClose } from '../helpers/gradcheck.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

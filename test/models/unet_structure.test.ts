@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import type { Module } from '../../src/nn/index.js';
 import { unetFromParams, UNetModel } from '../../src/models/unet/index.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler, encoderFromParams } from '../../src/models/encoders/index.js';
-import { instantiate } from '../../src/models/targets.js';
+import { instantiate } from '../../src/loader/targets.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ref = resolve(repoRoot, '../shared/reference');

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as T from '../../src/engine/index.js';
-import { instantiate } from '../../src/models/targets.js';
+import { instantiate } from '../../src/loader/targets.js';
 import type { ConfigNode } from '../../src/io/config.js';
 import type { LatentDiffusion } from '../../src/diffusion/latent-diffusion.js';
 

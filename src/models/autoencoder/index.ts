@@ -1,4 +1,4 @@
-// First-stage autoencoders: modules and their config builders (rows of src/models/targets.ts).
+// First-stage autoencoders: modules and their config builders (rows of src/loader/targets.ts).
 
 import type { Params } from '../../io/config.js';
 import { Identity, type Module } from '../../nn/index.js';

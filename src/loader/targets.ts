@@ -5,23 +5,23 @@
 // an unknown parameter with its config path. Sub-configs (`unet_config`, `first_stage_config`, ...)
 // are built with `p.instantiate('key')`, which comes back through this table.
 // To add a class: import its builder and add one row below (keep rows as arrow functions so that
-// import cycles between model files and this table never bite).
+// import cycles between model files and this table never bite). The table sits in the loader, above
+// the models and diffusion layers whose classes it builds; those layers never import it.
 
 import { ConfigError, Params, joinPath, modelNode, readYaml, type ConfigNode } from '../io/config.js';
-import type { UNetBuildOptions } from './unet/build.js';
-import { buildAutoencoderKL, buildIdentity, buildVQModel, buildVQModelInterface } from './autoencoder/index.js';
-import { buildUNet } from './unet/config.js';
-import { buildBERTEmbedder, buildClassEmbedder, buildSpatialRescaler, buildTransformerEmbedder } from './encoders/config.js';
+import type { UNetBuildOptions } from '../models/unet/build.js';
+import { buildAutoencoderKL, buildIdentity, buildVQModel, buildVQModelInterface } from '../models/autoencoder/index.js';
+import { buildUNet } from '../models/unet/config.js';
+import { buildBERTEmbedder, buildClassEmbedder, buildSpatialRescaler, buildTransformerEmbedder } from '../models/encoders/config.js';
 import { buildLatentDiffusion } from '../diffusion/latent-diffusion.js';
-import { buildDummyLoss, buildLPIPS, buildLPIPSWithDiscriminator, buildNLayerDiscriminator, buildVQLPIPSWithDiscriminator } from './losses/index.js';
+import { FIRST_STAGE } from '../models/first-stage.js';
+import { buildDummyLoss, buildLPIPS, buildLPIPSWithDiscriminator, buildNLayerDiscriminator, buildVQLPIPSWithDiscriminator } from '../models/losses/index.js';
 
 /** Build options that flow to every sub-config (meta = shape-only build, gen = init random stream). */
-export type Builder = (p: Params, path: string, opts: UNetBuildOptions) => unknown;
+export type TargetBuilder = (p: Params, path: string, opts: UNetBuildOptions) => unknown;
 
-/** What `__is_first_stage__` builds to: the LatentDiffusion builder reuses its first stage as the cond stage. */
-export const FIRST_STAGE = Symbol('__is_first_stage__');
 
-export const TARGETS: Record<string, Builder> = {
+export const TARGETS: Record<string, TargetBuilder> = {
   // ---- diffusion (src/diffusion) ----
   'ldm.models.diffusion.ddpm.LatentDiffusion': (p, path, o) => buildLatentDiffusion(p, path, o),
   // ---- denoiser (src/models/unet) ----
