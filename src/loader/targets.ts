@@ -13,12 +13,13 @@ import type { UNetBuildOptions } from '../models/unet/build.js';
 import { buildAutoencoderKL, buildIdentity, buildVQModel, buildVQModelInterface } from '../models/autoencoder/index.js';
 import { buildUNet } from '../models/unet/config.js';
 import { buildBERTEmbedder, buildClassEmbedder, buildSpatialRescaler, buildTransformerEmbedder } from '../models/encoders/config.js';
+import { buildFrozenCLIPEmbedder } from '../models/encoders/clip-config.js';
 import { buildLatentDiffusion } from '../diffusion/latent-diffusion.js';
 import { FIRST_STAGE } from '../models/first-stage.js';
 import { buildDummyLoss, buildLPIPS, buildLPIPSWithDiscriminator, buildNLayerDiscriminator, buildVQLPIPSWithDiscriminator } from '../models/losses/index.js';
 
 /** Build options that flow to every sub-config (meta = shape-only build, gen = init random stream). */
-export type TargetBuilder = (p: Params, path: string, opts: UNetBuildOptions) => unknown;
+export type TargetBuilder = (p: Params, path: string, opts: UNetBuildOptions, node: { [key: string]: unknown }) => unknown;
 
 
 export const TARGETS: Record<string, TargetBuilder> = {
@@ -31,6 +32,7 @@ export const TARGETS: Record<string, TargetBuilder> = {
   'ldm.modules.encoders.modules.BERTEmbedder': (p, _, o) => buildBERTEmbedder(p, o),
   'ldm.modules.encoders.modules.TransformerEmbedder': (p, _, o) => buildTransformerEmbedder(p, o),
   'ldm.modules.encoders.modules.SpatialRescaler': (p, _, o) => buildSpatialRescaler(p, o),
+  'ldm.modules.encoders.modules.FrozenCLIPEmbedder': (p, _, o, node) => buildFrozenCLIPEmbedder(p, node.text_config, o),
   '__is_unconditional__': () => null,
   '__is_first_stage__': () => FIRST_STAGE,
   'torch.nn.Identity': (p) => buildIdentity(p),
@@ -51,6 +53,8 @@ export const TARGETS: Record<string, TargetBuilder> = {
 
 /** Keys a config node may carry beside target/params (ignored). */
 const NODE_EXTRAS = new Set(['base_learning_rate']);
+/** ... and per target (FrozenCLIPEmbedder: the Hugging Face text config its `version` names, given inline). */
+const TARGET_EXTRAS: Record<string, string[]> = { 'ldm.modules.encoders.modules.FrozenCLIPEmbedder': ['text_config'] };
 
 /** Build a `{target, params}` node (or a sentinel string) found at config path `path`. */
 export function instantiate<R = unknown>(node: ConfigNode, path = '', opts: UNetBuildOptions = {}): R {
@@ -58,7 +62,7 @@ export function instantiate<R = unknown>(node: ConfigNode, path = '', opts: UNet
   if (typeof node === 'string') {
     const b = TARGETS[node];
     if (!b || !node.startsWith('__')) throw new ConfigError(`${path || 'config'}: expected {target, params} or a sentinel string, got ${JSON.stringify(node)}`);
-    return b(new Params({}, joinPath(path, 'params'), node, sub), path, opts) as R;
+    return b(new Params({}, joinPath(path, 'params'), node, sub), path, opts, {}) as R;
   }
   if (!node || typeof node !== 'object' || typeof node.target !== 'string') {
     throw new ConfigError(`${path || 'config'}: expected a mapping with a "target" string`);
@@ -68,12 +72,12 @@ export function instantiate<R = unknown>(node: ConfigNode, path = '', opts: UNet
     throw new ConfigError(`${joinPath(path, 'target')}: unknown target ${node.target} (known: ${Object.keys(TARGETS).filter((k) => !k.startsWith('__')).join(', ')})`);
   }
   for (const k of Object.keys(node)) {
-    if (k !== 'target' && k !== 'params' && !NODE_EXTRAS.has(k)) throw new ConfigError(`unknown key ${joinPath(path, k)} beside target ${node.target}`);
+    if (k !== 'target' && k !== 'params' && !NODE_EXTRAS.has(k) && !TARGET_EXTRAS[node.target]?.includes(k)) throw new ConfigError(`unknown key ${joinPath(path, k)} beside target ${node.target}`);
   }
   const raw = node.params ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${joinPath(path, 'params')}: expected a mapping`);
   const p = new Params(raw as Record<string, unknown>, joinPath(path, 'params'), node.target, sub);
-  const out = builder(p, path, opts);
+  const out = builder(p, path, opts, node as { [key: string]: unknown });
   p.assertAllUsed();
   return out as R;
 }
