@@ -7,3 +7,8 @@ export { DataLoader, type LoaderOptions } from './loader.js';
 export { Subset, splitDataset, type SplitOptions } from './split.js';
 export { augDraw, epochOrder, mixSeed, permutation } from './random.js';
 export { MNIST, type MNISTOptions } from './mnist.js';
+export { ImageFiles, type ImageRecord, type ImageFilesOptions } from './image-files.js';
+export { ImageFolder, listImages, type ImageFolderOptions } from './image-folder.js';
+export { Emoji, type EmojiOptions } from './emoji.js';
+export { preprocess, type PreprocessOptions } from './preprocess.js';
+export { resizeU8, type Interpolation } from './resize.js';

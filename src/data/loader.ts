@@ -22,7 +22,10 @@ export interface LoaderOptions {
   seed: number;
   /** Drop the last, incomplete batch of each epoch (default false, as torch's DataLoader). */
   dropLast?: boolean;
-  /** Random crop / flip draws (default false: center crop, no flip). */
+  /**
+   * Pass augmentation draws (default true): the dataset's own settings (random crop, flip probability)
+   * decide what they change. false gives every example unaugmented (center crop, no flip): for validation.
+   */
   augment?: boolean;
   /** Batches prepared ahead by the workers (default 2). */
   prefetch?: number;
@@ -65,7 +68,7 @@ export class DataLoader {
     this.shuffle = o.shuffle ?? true;
     this.seed = o.seed;
     this.dropLast = o.dropLast ?? false;
-    this.augment = o.augment ?? false;
+    this.augment = o.augment ?? true;
     this.prefetch = o.prefetch ?? 2;
     if (!Number.isInteger(this.prefetch) || this.prefetch < 0) throw new RangeError(`DataLoader: prefetch must be a non-negative integer, got ${o.prefetch}`);
     if (this.dropLast && n < this.batchSize) {

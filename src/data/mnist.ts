@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { optionalPackageDir } from './packages.js';
+import { SIGNED } from './preprocess.js';
 import type { AugDraw, Dataset, Example } from './types.js';
 
 export const MNIST_DIGIT_SIZE = 28;
@@ -62,18 +63,12 @@ function loadDigits(): Digits {
   return cache;
 }
 
-/** x/127.5 − 1 in float32 for every byte value (numpy's (image/127.5 − 1.0).astype(float32)). */
-export const SIGNED = (() => {
-  const t = new Float32Array(256);
-  for (let b = 0; b < 256; b++) t[b] = b / 127.5 - 1;
-  return t;
-})();
-
 export class MNIST implements Dataset {
   readonly length: number;
   readonly channels: number;
   readonly size: number;
   readonly numClasses = 10;
+  readonly augments = false;
   readonly classNames = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
   private readonly d: Digits;
   private readonly pad: number;

@@ -11,6 +11,7 @@ export class Subset implements Dataset {
   readonly size: number;
   readonly numClasses?: number;
   readonly classNames?: string[];
+  readonly augments: boolean;
 
   constructor(readonly base: Dataset, readonly indices: Int32Array) {
     for (const i of indices) {
@@ -20,6 +21,7 @@ export class Subset implements Dataset {
     this.size = base.size;
     if (base.numClasses !== undefined) this.numClasses = base.numClasses;
     if (base.classNames !== undefined) this.classNames = base.classNames;
+    this.augments = base.augments ?? false;
     if (base.workerSpec) this.workerSpec = () => ({ module: import.meta.url, factory: 'subsetFromSpec', args: { base: base.workerSpec!(), indices: this.indices } });
   }
 

@@ -15,8 +15,8 @@ export interface Example {
 
 /**
  * The random numbers one example's augmentation may use, each uniform in [0, 1). A dataset uses what its
- * preprocessing needs: `cropY`/`cropX` place a random crop like albumentations' RandomCrop
- * (offset = ⌊(extent − size)·u⌋), `flip` flips horizontally when below the dataset's flip probability.
+ * preprocessing needs: `cropY`/`cropX` place a random crop (offset = ⌊(extent − size + 1)·u⌋),
+ * `flip` flips horizontally when below the dataset's flip probability.
  */
 export interface AugDraw {
   cropY: number;
@@ -32,6 +32,8 @@ export interface Dataset {
   readonly size: number;
   readonly numClasses?: number;
   readonly classNames?: string[];
+  /** Whether `get(i, aug)` depends on `aug` (random crop or flips configured). Absent = no. */
+  readonly augments?: boolean;
   /** The i-th example; `aug` undefined means no augmentation (center crop, no flip). */
   get(i: number, aug?: AugDraw): Example;
   /** A JSON description a worker thread rebuilds the dataset from (datasets that decode files have one). */
