@@ -117,7 +117,7 @@ export class LatentDiffusion extends Module {
       cosine_s: cfg.cosine_s, v_posterior: cfg.v_posterior, given_betas: cfg.given_betas,
     });
     for (const name of SCHEDULE_BUFFER_NAMES) (this as unknown as Record<string, Buffer>)[name] = new Buffer(T.tensor(s[name]));
-    this.lvlb_weights = new Buffer(T.tensor(s.lvlb_weights_eps), false);
+    this.lvlb_weights = new Buffer(T.tensor(cfg.parameterization === 'x0' ? s.lvlb_weights_x0 : s.lvlb_weights_eps), false);
     this._scaleFactor = cfg.scale_factor;
     if (cfg.scale_by_std) this.scale_factor = new Buffer(T.tensor(new Float32Array([cfg.scale_factor]), []));
     if (cfg.learn_logvar) this.logvar = new Parameter(T.full([cfg.timesteps], cfg.logvar_init));
@@ -228,10 +228,14 @@ export class LatentDiffusion extends Module {
   }
 
   /**
-   * The training loss of LatentDiffusion.p_losses for latents x0, conditioning (already encoded),
-   * integer timesteps t [B] and noise. Returns the scalar loss and the logged terms.
+   * LatentDiffusion.p_losses for latents x0, conditioning (already encoded), integer timesteps t [B] and noise:
+   *   loss_simple = mean_{c,h,w} |target − out|^(1 or 2)   (target: noise for eps, x0 for x0)   → [B]
+   *   loss_gamma  = mean(loss_simple / e^logvar[t] + logvar[t])
+   *   loss        = l_simple_weight · loss_gamma + original_elbo_weight · mean(lvlb_weights[t] · loss_simple)
+   * `log` is the reference's loss dict: `<split>/loss_simple`, `<split>/loss_vlb`, `<split>/loss`, and with a learned
+   * logvar `<split>/loss_gamma` and `logvar` (its mean over all timesteps, no prefix).
    */
-  pLosses(x0: T.Tensor, cond: Conditioning, t: T.Tensor, noise: T.Tensor): { loss: T.Tensor; lossSimple: T.Tensor; lossVlb: T.Tensor } {
+  pLosses(x0: T.Tensor, cond: Conditioning, t: T.Tensor, noise: T.Tensor, split = 'train'): { loss: T.Tensor; lossSimple: T.Tensor; lossVlb: T.Tensor; log: Record<string, number> } {
     const cfg = this.config;
     const xNoisy = this.qSample(x0, t, noise);
     const out = this.applyModel(xNoisy, t, cond);
@@ -239,21 +243,30 @@ export class LatentDiffusion extends Module {
     const diff = T.sub(target, out);
     const per = T.mean(cfg.loss_type === 'l2' ? T.square(diff) : T.abs(diff), [1, 2, 3]); // [B]
     const ts = t.toArray();
-    let loss: T.Tensor;
+    let gamma: T.Tensor;
     if (this.logvar) {
       const lv = T.indexSelect(this.logvar, 0, T.tensor(ts, [ts.length], 'int32'));
-      loss = T.mean(T.add(T.div(per, T.exp(lv)), lv));
+      gamma = T.mean(T.add(T.div(per, T.exp(lv)), lv));
     } else if (cfg.logvar_init !== 0) {
-      const lv = cfg.logvar_init;
-      loss = T.mean(T.add(T.mul(per, 1 / Math.fround(Math.exp(lv))), lv));
+      // The reference's logvar is a float32 tensor filled with logvar_init: divide by its float32 exponential.
+      const lv = Math.fround(cfg.logvar_init);
+      gamma = T.mean(T.addScalar(T.div(per, T.full([1], Math.fround(Math.exp(lv)))), lv));
     } else {
-      loss = T.mean(per);
+      gamma = T.mean(per);
     }
-    loss = T.mul(loss, cfg.l_simple_weight);
+    let loss = T.mul(gamma, cfg.l_simple_weight);
     const lvlb = T.contiguousData(this.lvlb_weights) as Float32Array;
     const lossVlb = T.mean(T.mul(T.tensor(Float32Array.from(ts, (i) => lvlb[i]), [ts.length]), per));
     if (cfg.original_elbo_weight !== 0) loss = T.add(loss, T.mul(lossVlb, cfg.original_elbo_weight));
-    return { loss, lossSimple: T.mean(per), lossVlb };
+    const lossSimple = T.mean(per);
+    const log: Record<string, number> = { [`${split}/loss_simple`]: lossSimple.item() };
+    if (this.logvar) {
+      log[`${split}/loss_gamma`] = gamma.item();
+      log.logvar = T.noGrad(() => T.mean(this.logvar!)).item();
+    }
+    log[`${split}/loss_vlb`] = lossVlb.item();
+    log[`${split}/loss`] = loss.item();
+    return { loss, lossSimple, lossVlb, log };
   }
 }
 

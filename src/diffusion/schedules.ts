@@ -81,8 +81,12 @@ export interface ScheduleConfig {
   given_betas?: ArrayLike<number> | null;
 }
 
-/** register_schedule: every buffer computed in float64 from the float64 betas, then rounded to float32. */
-export function registerSchedule(cfg: ScheduleConfig = {}): ScheduleBuffers & { lvlb_weights_eps: Float32Array } {
+/**
+ * register_schedule: every buffer computed in float64 from the float64 betas, then rounded to float32; and the
+ * lvlb_weights of both parameterizations, in float32 as the reference computes them (index 0 copies index 1):
+ *   eps: β² / (2·σ²_post·α·(1 − ᾱ))        x0: ½·√ᾱ / (2 − ᾱ)   (written `2. * 1 - ᾱ` in ddpm.py)
+ */
+export function registerSchedule(cfg: ScheduleConfig = {}): ScheduleBuffers & { lvlb_weights_eps: Float32Array; lvlb_weights_x0: Float32Array } {
   const betas = cfg.given_betas
     ? Float64Array.from(cfg.given_betas)
     : makeBetaSchedule(cfg.beta_schedule ?? 'linear', cfg.timesteps ?? 1000, cfg.linear_start ?? 1e-4, cfg.linear_end ?? 2e-2, cfg.cosine_s ?? 8e-3);
@@ -118,8 +122,15 @@ export function registerSchedule(cfg: ScheduleConfig = {}): ScheduleBuffers & { 
     const b = bufs.betas[i];
     return f32(f32(b * b) / f32(f32(f32(2 * bufs.posterior_variance[i]) * f32(1 - betas[i])) * f32(1 - bufs.alphas_cumprod[i])));
   });
-  if (n > 1) lvlb[0] = lvlb[1];
-  return { ...bufs, lvlb_weights_eps: lvlb };
+  const lvlbX0 = map((i) => {
+    const a = bufs.alphas_cumprod[i];
+    return f32(f32(0.5 * f32(Math.sqrt(a))) / f32(2 - a));
+  });
+  if (n > 1) {
+    lvlb[0] = lvlb[1];
+    lvlbX0[0] = lvlbX0[1];
+  }
+  return { ...bufs, lvlb_weights_eps: lvlb, lvlb_weights_x0: lvlbX0 };
 }
 
 // ---- DDIM ---------------------------------------------------------------------------------------------

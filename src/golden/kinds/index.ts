@@ -14,6 +14,7 @@ import { clipText } from './clip_text.js';
 import { litEma } from './lit_ema.js';
 import { lrSchedule } from './lr_schedule.js';
 import { aeTrainStep } from './ae_train_step.js';
+import { ldmScaleByStd } from './ldm_scale_by_std.js';
 
 export const KINDS: Record<string, GoldenKind> = {
   autoencoder_kl: autoencoderKL,
@@ -29,6 +30,7 @@ export const KINDS: Record<string, GoldenKind> = {
   lit_ema: litEma,
   lr_schedule: lrSchedule,
   ae_train_step: aeTrainStep,
+  ldm_scale_by_std: ldmScaleByStd,
 };
 
 export function knownKinds(): string[] {
