@@ -18,6 +18,8 @@ export interface ImageFolderOptions extends PreprocessOptions {
   labels?: 'folders' | string | null;
   /** 'txt' (a .txt beside each image), a CSV/JSONL file of (path, caption), or none. */
   captions?: 'txt' | string | null;
+  /** Keep decoded, resized images in memory (see ImageFilesOptions.cache). */
+  cache?: boolean;
 }
 
 /** Image files under `root`, as sorted forward-slash relative paths. */

@@ -12,3 +12,4 @@ export { ImageFolder, listImages, type ImageFolderOptions } from './image-folder
 export { Emoji, type EmojiOptions } from './emoji.js';
 export { preprocess, type PreprocessOptions } from './preprocess.js';
 export { resizeU8, type Interpolation } from './resize.js';
+export { DATA_TARGETS, buildDataset, parseDataConfig, type DataConfig } from './config.js';

@@ -1,6 +1,13 @@
-// Entry of a loader worker thread: TypeScript support (tsx) first, then the worker itself. The main
-// thread may run under `node --import tsx` or tsx's register() (bin/ldm.mjs); registering here covers both.
-import { register } from 'tsx/esm/api';
+// Entry of a loader worker thread. In the compiled package (dist/) worker.js sits beside this file and
+// runs as is; in a checkout TypeScript support (tsx) comes first — the main thread may run under
+// `node --import tsx` or tsx's register() (bin/ldm.mjs); registering here covers both.
+import { existsSync } from 'node:fs';
 
-register();
-await import('./worker.ts');
+const js = new URL('./worker.js', import.meta.url);
+if (existsSync(js)) {
+  await import(js.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('./worker.ts');
+}
