@@ -13,7 +13,7 @@ import { clipTokenizer } from './clip_tokenizer.js';
 import { clipText } from './clip_text.js';
 import { litEma } from './lit_ema.js';
 import { lrSchedule } from './lr_schedule.js';
-import { aeTrainStep } from './ae_train_step.js';
+import { aeTrainStep, vqTrainStep } from './ae_train_step.js';
 import { ldmScaleByStd } from './ldm_scale_by_std.js';
 
 export const KINDS: Record<string, GoldenKind> = {
@@ -30,6 +30,7 @@ export const KINDS: Record<string, GoldenKind> = {
   lit_ema: litEma,
   lr_schedule: lrSchedule,
   ae_train_step: aeTrainStep,
+  vq_train_step: vqTrainStep,
   ldm_scale_by_std: ldmScaleByStd,
 };
 
