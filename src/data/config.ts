@@ -8,12 +8,14 @@
 //   ldm.data.imagefolder.ImageFolder, ImageFolderTrain, ImageFolderValidation
 //                                                           a folder of PNG/JPEG: labels from sub-folders or a CSV, captions
 //   taming.data.custom.CustomTrain, CustomTest              the reference's list-of-paths datasets (taming/data/custom.py)
+//   ldm.data.lsun.LSUN{Churches,Bedrooms,Cats}{Train,Validation}  the reference's LSUN lists under data/lsun/, when present
 // `split: all | train | validation` (with `held_out`, a count or fraction, and `split_seed`) selects a side of
 // the deterministic held-out split of src/data/split.ts; the *Train / *Validation targets preset it.
-// Reference targets that download or prepare data (ImageNet, LSUN, CelebA-HQ, FFHQ, OpenImages, ...) are
+// Reference targets that download or prepare data (ImageNet, CelebA-HQ, FFHQ, OpenImages, ...) are
 // refused with the YAML of an ImageFolder to point at a local copy instead.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ConfigError, Params, joinPath, type ConfigNode } from '../io/config.js';
 import { Emoji } from './emoji.js';
 import { ImageFiles } from './image-files.js';
@@ -102,6 +104,32 @@ const custom = (key: string): DataBuilder => (p) => {
   return new ImageFiles(paths.map((f) => ({ path: f, relpath: f })), { size, flipP: 0, randomCrop: false });
 };
 
+// ldm/data/lsun.py: a file list under data/lsun/ (relative to the working directory, as in the reference),
+// center square crop, PIL resize to size×size (bicubic by default), flips with flip_p (0.5; 0 for validation).
+const LSUN: Record<string, [string, string]> = {
+  Churches: ['church_outdoor', 'churches'],
+  Bedrooms: ['bedrooms', 'bedrooms'],
+  Cats: ['cat', 'cats'],
+};
+const lsun = (name: string, validation: boolean): DataBuilder => (p, path) => {
+  const [list, dir] = LSUN[name];
+  const txt = `data/lsun/${list}_${validation ? 'val' : 'train'}.txt`, root = `data/lsun/${dir}`;
+  const size = p.optInt('size');
+  const interp = p.oneOf('interpolation', ['linear', 'bilinear', 'bicubic', 'lanczos'] as const, 'bicubic');
+  const flipP = p.number('flip_p', validation ? 0 : 0.5);
+  if (size === null) {
+    // The reference keeps the center square at its own size: only square images of one size stack into batches.
+    throw new ConfigError(`${joinPath(p.path, 'size')}: give a size (the reference's default, None, keeps each image's own size, which cannot be batched) (${p.target})`);
+  }
+  if (!existsSync(txt)) {
+    throw new ConfigError(`${joinPath(path, 'target')}: ${p.target} reads ${txt} (image paths relative to ${root}) from the working directory, as ldm/data/lsun.py does, and ${resolve(txt)} does not exist. Prepare the LSUN files there, or point an image folder at the images instead (under data.params):\n${folderYaml(path, size, false, validation)}`);
+  }
+  const rel = readFileSync(txt, 'utf8').split(/\r?\n/).filter((l) => l !== '');
+  if (rel.length === 0) throw new ConfigError(`${txt}: lists no images (${p.target})`);
+  const records = rel.map((r) => ({ path: join(root, r), relpath: r }));
+  return new ImageFiles(records, { size, cropFirst: true, interpolation: interp === 'linear' ? 'bilinear' : interp, flipP });
+};
+
 /** Our dataset targets. */
 export const DATA_TARGETS: Record<string, DataBuilder> = {
   'ldm.data.mnist.MNIST': mnist('all'),
@@ -113,6 +141,10 @@ export const DATA_TARGETS: Record<string, DataBuilder> = {
   'ldm.data.imagefolder.ImageFolder': imageFolder('all'),
   'ldm.data.imagefolder.ImageFolderTrain': imageFolder('train'),
   'ldm.data.imagefolder.ImageFolderValidation': imageFolder('validation'),
+  ...Object.fromEntries(Object.keys(LSUN).flatMap((n) => [
+    [`ldm.data.lsun.LSUN${n}Train`, lsun(n, false)],
+    [`ldm.data.lsun.LSUN${n}Validation`, lsun(n, true)],
+  ])),
   'taming.data.custom.CustomTrain': custom('training_images_list_file'),
   'taming.data.custom.CustomTest': custom('test_images_list_file'),
 };
@@ -121,7 +153,6 @@ export const DATA_TARGETS: Record<string, DataBuilder> = {
 const OFFLINE: { prefix: string; what: string; labels: boolean }[] = [
   { prefix: 'ldm.data.imagenet.ImageNetSR', what: 'ImageNet (ILSVRC2012) with super-resolution degradations', labels: false },
   { prefix: 'ldm.data.imagenet.', what: 'ImageNet (ILSVRC2012), downloaded and prepared by the dataset class', labels: true },
-  { prefix: 'ldm.data.lsun.', what: 'LSUN, read from data/lsun/ file lists', labels: false },
   { prefix: 'taming.data.faceshq.', what: 'CelebA-HQ / FFHQ, read from prepared file lists', labels: false },
   { prefix: 'ldm.data.faceshq.', what: 'CelebA-HQ / FFHQ (a module the reference repository does not ship)', labels: false },
   { prefix: 'ldm.data.openimages.', what: 'OpenImages (a module the reference repository does not ship)', labels: false },
@@ -136,21 +167,25 @@ function sizeOf(node: Record<string, unknown>): number {
   return typeof s === 'number' ? s : 256;
 }
 
+function folderYaml(path: string, size: number, labels: boolean, validation: boolean): string {
+  const key = path.split('.').pop() ?? 'train';
+  return [
+    `    ${key}:`,
+    `      target: ldm.data.imagefolder.ImageFolder`,
+    `      params:`,
+    `        root: /path/to/your/images${labels ? '   # one sub-folder per class' : ''}`,
+    `        size: ${size}`,
+    ...(labels ? ['        labels: folders'] : []),
+    ...(validation ? ['        flip_p: 0'] : ['        random_crop: true']),
+  ].join('\n');
+}
+
 function offlineError(node: Record<string, unknown>, path: string): ConfigError | null {
   const target = node.target as string;
   const known = OFFLINE.find((o) => target.startsWith(o.prefix));
   if (!known) return null;
   const validation = /Validation$|Test$/.test(target);
-  const key = path.split('.').pop() ?? 'train';
-  const yaml = [
-    `    ${key}:`,
-    `      target: ldm.data.imagefolder.ImageFolder`,
-    `      params:`,
-    `        root: /path/to/your/images${known.labels ? '   # one sub-folder per class' : ''}`,
-    `        size: ${sizeOf(node)}`,
-    ...(known.labels ? ['        labels: folders'] : []),
-    ...(validation ? ['        flip_p: 0'] : ['        random_crop: true']),
-  ].join('\n');
+  const yaml = folderYaml(path, sizeOf(node), known.labels, validation);
   return new ConfigError(
     `${joinPath(path, 'target')}: ${target} needs ${known.what}, which this port cannot fetch or prepare offline. ` +
       `Point an image folder at a local copy instead (under data.params):\n${yaml}`,

@@ -26,6 +26,11 @@ export interface PreprocessOptions {
   channels?: 1 | 3;
   /** RGB a transparent pixel is composited on (default white). */
   background?: [number, number, number];
+  /**
+   * ldm/data/lsun.py's order: crop the centered square of the short side first, then resize it to
+   * size×size (no random crop). Default false: resize the short side, then crop (taming's ImagePaths).
+   */
+  cropFirst?: boolean;
 }
 
 /** x/127.5 − 1 in float32 for every byte value (numpy's (image/127.5 − 1.0).astype(float32)). */
@@ -87,6 +92,14 @@ export function resizeShortSide(img: Image, o: PreprocessOptions, name = 'image'
   let w = img.width, h = img.height;
   const size = o.size || (w === h ? w : 0);
   if (!size) throw new Error(`${name}: ${w}×${h} is not square; give a size to resize and crop to`);
+  if (o.cropFirst && w !== h) {
+    // numpy's img[(h - crop) // 2:(h + crop) // 2, (w - crop) // 2:(w + crop) // 2]
+    const crop = Math.min(w, h), y0 = Math.floor((h - crop) / 2), x0 = Math.floor((w - crop) / 2);
+    const sq = new Uint8Array(crop * crop * C);
+    for (let y = 0; y < crop; y++) sq.set(px.subarray(((y + y0) * w + x0) * C, ((y + y0) * w + x0 + crop) * C), y * crop * C);
+    px = sq;
+    w = h = crop;
+  }
   const scale = size / Math.min(w, h);
   if (scale !== 1) {
     const nw = w <= h ? size : roundHalfEven(w * scale);

@@ -87,3 +87,28 @@ test('taming.data.custom.CustomTrain reads its list of image paths', () => {
   assert.deepEqual([...ds.get(2).image.slice(0, 3)], [200, 200, 200].map((b) => Math.fround(b / 127.5 - 1)));
   assert.throws(() => buildDataset({ target: 'taming.data.custom.CustomTest', params: { size: 4, test_images_list_file: path.join(root, 'nope.txt') } }, 'data.params.test'), /data\.params\.test\.params\.test_images_list_file: cannot read/);
 });
+
+test('ldm.data.lsun targets read data/lsun/ lists from the working directory: center square, then resize, then flip', () => {
+  const cwd = process.cwd();
+  const work = mkdtempSync(path.join(tmpdir(), 'ldm-lsun-'));
+  try {
+    process.chdir(work);
+    const node = { target: 'ldm.data.lsun.LSUNChurchesTrain', params: { size: 4 } };
+    assert.throws(() => buildDataset(node, 'data.params.train'), /LSUNChurchesTrain reads data\/lsun\/church_outdoor_train\.txt \(image paths relative to data\/lsun\/churches\)/);
+    assert.throws(() => buildDataset({ target: 'ldm.data.lsun.LSUNChurchesTrain', params: {} }, 'data.params.train'), /params\.size: give a size/);
+    mkdirSync('data/lsun/churches/x', { recursive: true });
+    // 6 wide × 4 high: column x has value 40·x in every channel.
+    const d = new Uint8Array(6 * 4 * 3);
+    for (let i = 0; i < 24; i++) d.fill((i % 6) * 40, 3 * i, 3 * i + 3);
+    writePng('data/lsun/churches/x/a.png', { width: 6, height: 4, channels: 3, data: d });
+    writeFileSync('data/lsun/church_outdoor_train.txt', 'x/a.png\n');
+    const ds = buildDataset(node, 'data.params.train');
+    assert.equal(ds.length, 1);
+    const cols = (img: Float32Array) => [0, 1, 2, 3].map((x) => Math.round((img[x] + 1) * 127.5));
+    assert.deepEqual(cols(ds.get(0).image), [40, 80, 120, 160], 'columns 1..4 of the centered square');
+    assert.deepEqual(cols(ds.get(0, { cropY: 0, cropX: 0, flip: 0.2 }).image), [160, 120, 80, 40], 'flipped (flip_p 0.5)');
+    assert.deepEqual(cols(ds.get(0, { cropY: 0, cropX: 0, flip: 0.7 }).image), [40, 80, 120, 160]);
+  } finally {
+    process.chdir(cwd);
+  }
+});
