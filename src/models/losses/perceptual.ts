@@ -38,37 +38,48 @@ export function vanillaDLoss(real: T.Tensor, fake: T.Tensor): T.Tensor {
 }
 
 /**
- * ∂loss/∂wrt (like torch.autograd.grad with retain_graph): runs backward on a retained graph and puts
- * every leaf's .grad back as it was. Null when `wrt` is not part of loss's graph.
+ * ∂loss/∂wrt (like torch.autograd.grad with retain_graph): a backward pass over the retained graph restricted
+ * to the nodes that depend on `wrt` (as autograd.grad computes only what the requested input needs), leaving
+ * every other tensor's .grad as it was. Null when `wrt` is not part of loss's graph.
  */
 export function gradWrt(loss: T.Tensor, wrt: T.Tensor): T.Tensor | null {
-  if (!loss.gradFn) return null;
-  const leaves = new Set<T.Tensor>();
-  const seen = new Set<unknown>();
-  const stack: T.Tensor[] = [loss];
+  if (!loss.gradFn || !wrt.requiresGrad) return null;
+  // Post-order walk: a tensor reaches wrt when it is wrt or one of its inputs reaches it.
+  const reaches = new Map<T.Tensor, boolean>();
+  const stack: [T.Tensor, number][] = [[loss, 0]];
+  const onStack = new Set<T.Tensor>([loss]);
   while (stack.length) {
-    const t = stack.pop()!;
-    if (seen.has(t)) continue;
-    seen.add(t);
-    if (!t.gradFn) {
-      if (t.requiresGrad) leaves.add(t);
+    const top = stack[stack.length - 1];
+    const [t] = top;
+    const inputs = t.gradFn ? t.gradFn.inputs : [];
+    if (top[1] < inputs.length) {
+      const next = inputs[top[1]++];
+      if (next && next.requiresGrad && !reaches.has(next) && !onStack.has(next)) {
+        stack.push([next, 0]);
+        onStack.add(next);
+      }
       continue;
     }
-    for (const i of t.gradFn.inputs) if (i) stack.push(i);
+    stack.pop();
+    onStack.delete(t);
+    reaches.set(t, t === wrt || inputs.some((i) => !!i && reaches.get(i) === true));
   }
-  if (!leaves.has(wrt)) return null;
-  const saved = new Map<T.Tensor, T.Tensor | null>();
-  for (const l of leaves) {
-    saved.set(l, l.grad);
-    l.grad = null;
+  if (!reaches.get(wrt)) return null;
+  // Every other branch is hidden from backward for the duration of the pass.
+  const pruned: T.Tensor[] = [];
+  for (const [t, r] of reaches) if (!r) {
+    t.requiresGrad = false;
+    pruned.push(t);
   }
-  T.backward(loss, { retainGraph: true });
-  const g = wrt.grad;
-  for (const l of leaves) {
-    if (l !== wrt) l.grad?.dispose();
-    l.grad = saved.get(l) ?? null;
+  const saved = wrt.grad;
+  wrt.grad = null;
+  try {
+    T.withGradReadyHook(() => {}, () => T.backward(loss, { retainGraph: true }));
+    return wrt.grad;
+  } finally {
+    wrt.grad = saved;
+    for (const t of pruned) t.requiresGrad = true;
   }
-  return g;
 }
 
 function l2norm(t: T.Tensor): number {
