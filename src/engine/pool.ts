@@ -29,7 +29,7 @@ export function takeBuffer(dtype: DType, n: number, zero = true): TypedData {
   if (buf) {
     heldBytes -= buf.byteLength;
     reused++;
-    if (zero) buf.fill(0 as never);
+    if (zero) buf.fill((dtype === 'int64' ? 0n : 0) as never);
   } else {
     allocated++;
     buf = allocData(dtype, n);

@@ -59,7 +59,7 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
   const dropPerceptual = loss._s.perceptualWeight === 0 && !lpipsLoaded;
 
   // ---- data and optimisers ----------------------------------------------------------------------------------
-  const data = openTrainingData(doc, seed);
+  const data = openTrainingData(doc);
   if (data.train.channels !== model.encoder._cfg.in_channels) {
     throw new ConfigError(`model.params.ddconfig.in_channels is ${model.encoder._cfg.in_channels} but the dataset has ${data.train.channels} channel(s)`);
   }

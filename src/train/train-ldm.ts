@@ -20,9 +20,10 @@ import { makeGrid, tensorToImages, writePng } from '../io/image.js';
 import { DiagonalGaussianDistribution } from '../models/autoencoder/distribution.js';
 import { ClassEmbedder } from '../models/encoders/index.js';
 import { instantiate } from '../loader/targets.js';
-import { AdamW, clipGradNorm, type Module } from '../nn/index.js';
+import { clipGradNorm, type Module } from '../nn/index.js';
 import { saveCheckpoint, restoreOptimizer } from './checkpoint.js';
 import { LitEma } from './ema.js';
+import { createLdmOptimizer, ldmConditioning, ldmGetInput, ldmLossStep, prepareLdmTraining, scaleByStd, shouldScaleByStd } from './ldm-step.js';
 import { getPath } from './config.js';
 import { openTrainingData, trainLoader } from './data.js';
 import { LatentCache, encodeLatentCache } from './latent-cache.js';
@@ -37,11 +38,6 @@ export interface TrainResult {
   interrupted: boolean;
   records: readonly LogRecord[];
   itPerSec: number;
-}
-
-function freeze(m: Module): void {
-  m.eval();
-  for (const p of m.parameters()) p.requiresGrad = false;
 }
 
 /** The reference's init_from_ckpt target: a file, or one of our checkpoint folders (its model.safetensors). */
@@ -78,9 +74,7 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   } else if (!ctx.resume) {
     say('notice: model.params.first_stage_config.params.ckpt_path is not set: the first stage keeps its random initialisation');
   }
-  freeze(fs);
   const cs = model.cond_stage_model;
-  if (cs && cs !== (fs as Module) && !cfg.cond_stage_trainable) freeze(cs);
   const ldmCkpt = getPath(doc, 'model.params.ckpt_path');
   if (typeof ldmCkpt === 'string' && ldmCkpt && !ctx.resume) {
     const rep = loadCheckpointInto(model, checkpointFile(ldmCkpt, 'model.params.ckpt_path'), { strict: false, ignorePrefixes: (getPath(doc, 'model.params.ignore_keys') as string[] | undefined) ?? [] });
@@ -88,7 +82,7 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   }
 
   // ---- data ----------------------------------------------------------------------------------------------
-  const data = openTrainingData(doc, seed);
+  const data = openTrainingData(doc);
   const condKey = cfg.cond_stage_key;
   const isClass = cs instanceof ClassEmbedder;
   const nClasses = isClass ? (cs as ClassEmbedder).nClasses : 0;
@@ -105,19 +99,12 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   if (training.cache_latents === true && data.augment) throw new ConfigError('training.cache_latents: the dataset draws random augmentation; cached latents would freeze it (set cache_latents: false)');
 
   // ---- optimisation --------------------------------------------------------------------------------------
-  const params = [...model.model.parameters()];
-  if (cs && cfg.cond_stage_trainable) params.push(...cs.parameters());
-  if (model.logvar) params.push(model.logvar);
-  for (const p of params) p.requiresGrad = true;
+  const params = prepareLdmTraining(model);
   const lr = learningRate(ctx, data.batchSize);
-  const opt = new AdamW(params, { lr });
+  const opt = createLdmOptimizer(model, lr);
   const schedNode = getPath(doc, 'model.params.scheduler_config');
   const sched = schedNode ? new LambdaLR(opt, buildLrScheduler(schedNode, 'model.params.scheduler_config')) : null;
   const ema = cfg.use_ema ? new LitEma(model.model, { decay: training.ema_decay }) : null;
-  model.train();
-  freeze(fs);
-  if (cs && !cfg.cond_stage_trainable && cs !== (fs as Module)) freeze(cs);
-
   const gen = new T.Generator(seed + 1);
   const loader = trainLoader(data, seed);
   let epoch = 0;
@@ -158,50 +145,33 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
     throw new ConfigError(`model.params.cond_stage_key: ${condKey} is not a label or a caption; ldm train conditions on class_label or caption`);
   };
 
-  const latentsOf = (b: { image: T.Tensor; indices: number[] }): T.Tensor => T.noGrad(() => {
-    const enc = cache ? new DiagonalGaussianDistribution(cache.moments(b.indices)) : model.encodeFirstStage(b.image);
-    if (!scaleInitialised) {
-      // on_train_batch_start of the first batch: scale_factor = 1 / std of the (unscaled) latents, unbiased.
-      const z = model.getFirstStageEncoding(enc, gen);
-      const v = T.contiguousData(z) as Float32Array;
-      let m = 0;
-      for (const x of v) m += x;
-      m /= v.length;
-      let s = 0;
-      for (const x of v) s += (x - m) * (x - m);
-      const std = Math.sqrt(s / (v.length - 1));
-      (model.scale_factor!.data as Float32Array)[model.scale_factor!.offset] = 1 / std;
-      scaleInitialised = true;
-      say(`scale_by_std: scale_factor = ${(1 / std).toPrecision(6)} (1 / std of the first batch's latents)`);
+  const latentsOf = (b: { image: T.Tensor; indices: number[] }, batchIdx: number): T.Tensor => {
+    if (!scaleInitialised && shouldScaleByStd(model, { epoch, globalStep: 0, batchIdx, restarted: !!ctx.resume })) {
+      const s = scaleByStd(model, b.image, gen);
+      say(`scale_by_std: scale_factor = ${s.toPrecision(6)} (1 / std of the first batch's latents)`);
     }
-    return model.getFirstStageEncoding(enc, gen);
-  });
+    scaleInitialised = true;
+    if (!cache) return ldmGetInput(model, b.image, gen);
+    return T.noGrad(() => T.tidy(() => model.getFirstStageEncoding(cache!.gaussian ? new DiagonalGaussianDistribution(cache!.moments(b.indices)) : cache!.moments(b.indices), gen)));
+  };
 
   const accumulate = ctx.trainer.accumulate;
   const stepFn = async (globalStep: number): Promise<Record<string, number>> => {
     const logs: Record<string, number> = {};
-    let sums = { loss: 0, simple: 0, vlb: 0 };
     for (let a = 0; a < accumulate; a++) {
       const batch = await loader.next();
       epoch = loader.state().epoch;
-      const x0 = latentsOf(batch);
-      const r = T.tidy(() => {
-        const raw = dropCond(batch);
-        const c = cs ? (cfg.cond_stage_trainable ? model.getLearnedConditioning(raw) : T.noGrad(() => model.getLearnedConditioning(raw))) : null;
-        const B = x0.shape[0];
-        const t = T.randint([B], 0, cfg.timesteps, gen, 'int32');
-        const noise = T.randn(x0.shape, gen);
-        const { loss, lossSimple, lossVlb } = model.pLosses(x0, c, t, noise);
+      const x0 = latentsOf(batch, a);
+      const log = T.tidy(() => {
+        const c = ldmConditioning(model, dropCond(batch));
+        const { loss, log } = ldmLossStep(model, x0, c, { gen });
         T.backward(accumulate > 1 ? T.mul(loss, 1 / accumulate) : loss);
-        return { loss: loss.item(), simple: lossSimple.item(), vlb: lossVlb.item() };
+        return log;
       });
       x0.dispose();
       batch.image.dispose();
-      sums = { loss: sums.loss + r.loss, simple: sums.simple + r.simple, vlb: sums.vlb + r.vlb };
+      for (const [k, v] of Object.entries(log)) logs[k] = (logs[k] ?? 0) + v / accumulate;
     }
-    logs['train/loss_simple'] = sums.simple / accumulate;
-    logs['train/loss_vlb'] = sums.vlb / accumulate;
-    logs['train/loss'] = sums.loss / accumulate;
     logs.grad_norm = ctx.trainer.clipVal ? clipGradNorm(params, ctx.trainer.clipVal) : gradNorm(params);
     logs.lr_abs = opt.lr;
     opt.step();
@@ -244,9 +214,7 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
         writePng(path.join(ctx.run.images, `samples_gs-${String(globalStep).padStart(6, '0')}.png`), makeGrid(imgs, cols), { step: String(globalStep), Software: 'ldm-ts' });
       }));
     } finally {
-      model.train();
-      freeze(fs);
-      if (cs && !cfg.cond_stage_trainable && cs !== (fs as Module)) freeze(cs);
+      prepareLdmTraining(model);
       if (ema) ema.restore(live);
     }
   };
