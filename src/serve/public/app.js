@@ -1,6 +1,6 @@
 // The ldm-ts web page: plain JavaScript, no build step, nothing from the network but this server's API.
 const $ = (id) => document.getElementById(id);
-const state = { models: [], limits: null, model: null, job: null, token: localStorage.getItem('ldm-token') || '' };
+const state = { models: [], limits: null, model: null, job: null, hasInit: false, token: localStorage.getItem('ldm-token') || '' };
 
 // ---- API ---------------------------------------------------------------------------------------------
 function headers(extra = {}) {
@@ -60,7 +60,7 @@ function showFor() {
     strength: mode() !== 'generate' && m.task !== 'inpainting', mask: mode() === 'inpaint',
   };
   for (const el of document.querySelectorAll('[data-for]')) el.hidden = !vis[el.dataset.for];
-  $('canvas-box').hidden = !vis.init || !$('init-canvas').width;
+  $('canvas-box').hidden = !vis.init || !state.hasInit;
 }
 function selectModel(name) {
   const m = state.models.find((x) => x.name === name) || state.models[0];
@@ -100,6 +100,7 @@ function loadInit(src) {
       }
       $('init-canvas').getContext('2d').drawImage(img, 0, 0);
       $('mask-canvas').getContext('2d').clearRect(0, 0, img.naturalWidth, img.naturalHeight);
+      state.hasInit = true;
       showFor();
       resolve();
     };
@@ -153,7 +154,7 @@ function request() {
     body.width = Number($('width').value);
     body.height = Number($('height').value);
   } else {
-    if (!$('init-canvas').width) throw new Error('choose an init image first');
+    if (!state.hasInit) throw new Error('choose an init image first');
     body.init_image = $('init-canvas').toDataURL('image/png');
     if (vis('strength')) body.strength = Number($('strength').value);
     if (mode() === 'inpaint') {
