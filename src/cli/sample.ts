@@ -6,8 +6,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as T from '../engine/index.js';
-import { SAMPLERS } from '../diffusion/sample.js';
-import type { StepCallback } from '../diffusion/sampler.js';
+import { SAMPLERS } from '../diffusion/samplers/index.js';
+import type { StepCallback } from '../diffusion/samplers/index.js';
 import { ddimTimesteps } from '../diffusion/schedules.js';
 import { readYaml } from '../io/config.js';
 import { encodePng, makeGrid, readImage, type Image } from '../io/image.js';

@@ -4,7 +4,7 @@
 // concatenating every entry along the batch axis.
 
 import * as T from '../engine/index.js';
-import type { EpsFn } from './sampler.js';
+import type { EpsFn } from './samplers/types.js';
 
 /** What LatentDiffusion.apply_model accepts: a tensor, or the dict form with lists per key. */
 export type Conditioning = T.Tensor | CondDict | null;

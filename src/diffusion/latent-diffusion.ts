@@ -103,8 +103,6 @@ export class LatentDiffusion extends Module {
   logvar: Parameter | null = null;
   readonly config: LatentDiffusionConfig;
   private readonly _scaleFactor: number;
-  /** Set to tile the UNet (and the first stage with patch_distributed_vq) over overlapping crops. */
-  splitInputParams: SplitInputParams | null = null;
 
   constructor(cfg: LatentDiffusionConfig, unet: UNetModel, firstStage: FirstStage, condStage: Module | null) {
     super();
@@ -155,10 +153,11 @@ export class LatentDiffusion extends Module {
 
   // ---- first stage -----------------------------------------------------------------------------------
 
-  encodeFirstStage(x: T.Tensor): T.Tensor | DiagonalGaussianDistribution {
+  /** `tiling` (with patch_distributed_vq) encodes overlapping crops, as the reference's split_input_params. */
+  encodeFirstStage(x: T.Tensor, opts: { tiling?: SplitInputParams | null } = {}): T.Tensor | DiagonalGaussianDistribution {
     const fs = this.first_stage_model;
     const enc = (xx: T.Tensor) => (fs.encode ? fs.encode(xx) : fs.forward!(xx)) as T.Tensor | DiagonalGaussianDistribution;
-    const sp = this.splitInputParams;
+    const sp = opts.tiling;
     if (sp && sp.patch_distributed_vq) {
       // Tiles in pixel space; each crop's latent is blended (a KL posterior contributes its moments).
       const moments = (xx: T.Tensor) => {
@@ -178,11 +177,11 @@ export class LatentDiffusion extends Module {
     return T.mul(z, this.scaleFactor);
   }
 
-  decodeFirstStage(z: T.Tensor, opts: { forceNotQuantize?: boolean } = {}): T.Tensor {
+  decodeFirstStage(z: T.Tensor, opts: { forceNotQuantize?: boolean; tiling?: SplitInputParams | null } = {}): T.Tensor {
     const zz = T.mul(z, 1 / this.scaleFactor);
     const fs = this.first_stage_model;
     const dec = (v: T.Tensor) => (fs.decode ? fs.decode(v, opts.forceNotQuantize ?? false) : fs.forward!(v));
-    const sp = this.splitInputParams;
+    const sp = opts.tiling;
     if (sp && sp.patch_distributed_vq) return tiledApply(zz, sp, sp.vqf, (crop) => dec(crop));
     return dec(zz);
   }
@@ -201,15 +200,15 @@ export class LatentDiffusion extends Module {
 
   // ---- the denoiser -------------------------------------------------------------------------------------
 
-  /** apply_model: ε̂ for x_noisy [B, C, h, w] at timesteps t [B] (a number is broadcast). */
-  applyModel(xNoisy: T.Tensor, t: T.Tensor | number, cond: Conditioning): T.Tensor {
+  /** apply_model: ε̂ for x_noisy [B, C, h, w] at timesteps t [B] (a number is broadcast); `tiling` runs it over overlapping crops. */
+  applyModel(xNoisy: T.Tensor, t: T.Tensor | number, cond: Conditioning, opts: { tiling?: SplitInputParams | null } = {}): T.Tensor {
     const tt = typeof t === 'number' ? T.full([xNoisy.shape[0]], t) : t;
     let d: CondDict;
     if (cond === null) d = {};
     else if (cond instanceof T.Tensor) d = this.conditioningKey === 'concat' ? { c_concat: [cond] } : { c_crossattn: [cond] };
     else d = cond;
     const run = (x: T.Tensor, dd: CondDict) => this.model.forward(x, tt, dd.c_concat ?? null, dd.c_crossattn ?? null);
-    const sp = this.splitInputParams;
+    const sp = opts.tiling;
     if (!sp) return run(xNoisy, d);
     // Spatial conditionings (concat) are cropped with the same windows; others are shared by all crops.
     const spatial = ['image', 'LR_image', 'segmentation', 'bbox_img', 'masked_image'].includes(this.config.cond_stage_key) && this.conditioningKey !== null;

@@ -4,9 +4,11 @@ import * as T from '../engine/index.js';
 import { Identity } from '../nn/index.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler, TransformerEmbedder } from '../models/encoders/index.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
-import { sampleLatents, type LatentSampleOptions, type SamplerName } from '../diffusion/sample.js';
+import { sampleLatents, type LatentSampleOptions } from '../diffusion/sample-latents.js';
+import { samplerSpec, type SamplerName, type SigmaSchedule } from '../diffusion/samplers/index.js';
+import type { SplitInputParams } from '../diffusion/tiling.js';
 import type { Conditioning } from '../diffusion/guidance.js';
-import type { StepCallback } from '../diffusion/sampler.js';
+import type { StepCallback } from '../diffusion/samplers/index.js';
 import { seededNoise, type NoiseFn } from '../diffusion/noise.js';
 import { tensorToImages, type Image } from '../io/image.js';
 import { TaskError, TaskInputError, type TaskInput } from './errors.js';
@@ -98,6 +100,11 @@ export interface SamplingSettings {
   /** A fixed starting latent (e.g. the reference's x_T). */
   xT?: T.Tensor;
   onStep?: StepCallback;
+  /** k-diffusion samplers: the noise levels (default: the model's timesteps) and the added noise's scale. */
+  schedule?: SigmaSchedule;
+  s_noise?: number;
+  /** Run the UNet and the decoder over overlapping crops (the reference's split_input_params). */
+  tiling?: SplitInputParams | null;
 }
 
 /** A value of the generation parameters (recorded as JSON in the PNG `parameters` chunk). */
@@ -158,13 +165,15 @@ export function runSampling(
   if (s.xT && !T.sameShape(s.xT.shape, shape)) throw new TaskInputError('xT', `x_T has shape [${s.xT.shape}], this task needs [${shape}]`);
   return T.noGrad(() => {
     const r = sampleLatents(model, {
-      sampler, steps, eta: s.eta ?? 0, scale: s.scale ?? 1, cond, uncond, shape, xT: s.xT, noise, onStep: s.onStep, ...extra,
+      sampler, steps, eta: s.eta, schedule: s.schedule, s_noise: s.s_noise, scale: s.scale ?? 1, cond, uncond, shape, xT: s.xT, noise, onStep: s.onStep, tiling: s.tiling, ...extra,
     });
-    const decoded = model.decodeFirstStage(r.x);
+    const decoded = model.decodeFirstStage(r.x, { tiling: s.tiling });
+    const spec = samplerSpec(sampler);
     const all: Record<string, ParamValue> = {
       sampler, steps: sampler === 'ddpm' ? (extra.init ? Math.round(extra.init.strength * model.numTimesteps) : model.numTimesteps) : steps,
-      eta: s.eta ?? 0, seed, ...params,
+      eta: s.eta ?? spec.defaults.eta ?? 0, seed, ...params,
     };
+    if (spec.options.includes('schedule')) all.schedule = s.schedule ?? spec.defaults.schedule ?? 'default';
     if ((s.scale ?? 1) !== 1 && uncond) all.scale = s.scale!;
     return { samples: r.x, start: r.start, decoded, images: tensorToImages(decoded), seeds, cancelled: r.cancelled, params: all };
   });

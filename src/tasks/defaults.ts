@@ -1,7 +1,7 @@
 // The sampling defaults, written once: the API's sample() and `ldm sample` (whose --help prints them)
 // both read them. A model's own model.json may override steps / scale / sampler / eta for that model.
 
-import type { SamplerName } from '../diffusion/sample.js';
+import type { SamplerName } from '../diffusion/samplers/index.js';
 import type { TaskName } from './common.js';
 
 export const DEFAULTS = {

@@ -4,8 +4,8 @@
 
 import * as T from '../engine/index.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
-import { SAMPLERS, type SamplerName } from '../diffusion/sample.js';
-import type { StepCallback } from '../diffusion/sampler.js';
+import { SAMPLERS, type SamplerName } from '../diffusion/samplers/index.js';
+import type { StepCallback } from '../diffusion/samplers/index.js';
 import type { Image } from '../io/image.js';
 import type { LoadedModel } from '../loader/model.js';
 import { sampleClassConditional, numClasses } from './class-conditional.js';

@@ -28,13 +28,8 @@ export function sampleSuperResolution(model: LatentDiffusion, o: SuperResOptions
   const ks = o.window ?? 128, stride = o.stride ?? 64;
   const tiled = o.tiled === undefined || o.tiled === 'auto' ? lr.height > ks || lr.width > ks : o.tiled;
   const cond = T.noGrad(() => repeatBatch(model.getLearnedConditioning(imageToTensor(lr, 'rgb', 'signed')), n));
-  const before = model.splitInputParams;
-  if (tiled) model.splitInputParams = { ...defaultSplitInputParams(f), ks: [ks, ks], stride: [stride, stride] };
-  try {
-    return runSampling(model, { ...o, eta: o.eta ?? 1 }, cond, undefined, shape, {}, {
-      task: 'superres', input_width: lr.width, input_height: lr.height, width: lr.width * f, height: lr.height * f, tiled,
-    });
-  } finally {
-    model.splitInputParams = before;
-  }
+  const tiling = tiled ? { ...defaultSplitInputParams(f), ks: [ks, ks] as [number, number], stride: [stride, stride] as [number, number] } : null;
+  return runSampling(model, { ...o, eta: o.eta ?? 1, tiling }, cond, undefined, shape, {}, {
+    task: 'superres', input_width: lr.width, input_height: lr.height, width: lr.width * f, height: lr.height * f, tiled,
+  });
 }

@@ -8,7 +8,7 @@ import type { UNetModel } from '../../src/models/unet/unet.js';
 import { tinyConfig, tinyModel } from '../tasks/helpers.js';
 import { instantiate } from '../../src/loader/targets.js';
 import type { LatentDiffusion } from '../../src/diffusion/latent-diffusion.js';
-import { sampleLatents } from '../../src/diffusion/sample.js';
+import { sampleLatents } from '../../src/diffusion/sample-latents.js';
 import { seededNoise } from '../../src/diffusion/noise.js';
 
 /** A stand-in UNet that records what it was called with. */

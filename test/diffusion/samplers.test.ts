@@ -5,13 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/engine/index.js';
 import { registerSchedule } from '../../src/diffusion/schedules.js';
-import { ddimSample, ddimNoiseTo, makeDDIMSchedule } from '../../src/diffusion/ddim.js';
-import { plmsSample } from '../../src/diffusion/plms.js';
-import { ddpmSample } from '../../src/diffusion/ddpm.js';
-import { dpmSolverPPSample } from '../../src/diffusion/dpm-solver-pp.js';
+import { ddimSample, ddimNoiseTo, makeDDIMSchedule } from '../../src/diffusion/samplers/ddim.js';
+import { plmsSample } from '../../src/diffusion/samplers/plms.js';
+import { ddpmSample } from '../../src/diffusion/samplers/ddpm.js';
+import { dpmSolverPPSample } from '../../src/diffusion/samplers/dpm-solver-pp.js';
 import { guidedEps } from '../../src/diffusion/guidance.js';
 import { seededNoise, replayNoise } from '../../src/diffusion/noise.js';
-import type { EpsFn } from '../../src/diffusion/sampler.js';
+import type { EpsFn } from '../../src/diffusion/samplers/types.js';
 
 const sched = registerSchedule({ linear_start: 0.0015, linear_end: 0.0195 });
 const ac = sched.alphas_cumprod;

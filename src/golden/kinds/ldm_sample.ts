@@ -4,7 +4,8 @@
 
 import * as T from '../../engine/index.js';
 import { LatentDiffusion } from '../../diffusion/latent-diffusion.js';
-import { sampleLatents, type SamplerName } from '../../diffusion/sample.js';
+import { sampleLatents } from '../../diffusion/sample-latents.js';
+import type { SamplerName } from '../../diffusion/samplers/index.js';
 import { ClassEmbedder } from '../../models/encoders/index.js';
 import { buildCaseModel, ioTensor, loadCaseWeights } from '../helpers.js';
 import type { GoldenCase, GoldenKind, GoldenOutput } from '../types.js';

@@ -2,10 +2,10 @@
 // driven by an Adams–Bashforth combination of past ε; the first step is a pseudo improved-Euler step
 // (two model calls). The history keeps the raw ε of the last ≤ 3 steps.
 
-import * as T from '../engine/index.js';
-import { ddimStep, makeDDIMSchedule } from './ddim.js';
-import { checkLatent, stepLoop, type CommonSampleOptions, type EpsFn, type SampleResult } from './sampler.js';
-import type { DDIMDiscretize, DDIMSchedule } from './schedules.js';
+import * as T from '../../engine/index.js';
+import { ddimNoiseTo, ddimStartIndex, ddimStep, makeDDIMSchedule } from './ddim.js';
+import { checkLatent, stepLoop, type CommonSampleOptions, type EpsFn, type SampleResult, type SamplerSpec } from './types.js';
+import type { DDIMDiscretize, DDIMSchedule } from '../schedules.js';
 
 export interface PLMSOptions extends CommonSampleOptions {
   steps: number;
@@ -61,3 +61,25 @@ export function plmsSample(eps: EpsFn, alphasCumprod: ArrayLike<number>, opts: P
     for (const o of old) o.dispose();
   }
 }
+
+export const plms: SamplerSpec = {
+  name: 'plms',
+  description: 'PLMS pseudo linear multistep (Liu et al. 2022; ldm/models/diffusion/plms.py), eta must be 0',
+  options: ['steps', 'discretize'],
+  stochastic: false,
+  defaults: { discretize: 'uniform' },
+  create(m, st) {
+    if ((st.eta ?? 0) !== 0) throw new RangeError(`PLMS: eta must be 0 (got ${st.eta}); use DDIM for a stochastic sampler`);
+    const s = makeDDIMSchedule(m.buffers.alphas_cumprod, st.steps, 0, st.discretize ?? 'uniform');
+    return {
+      name: 'plms',
+      timesteps: [...s.timesteps].reverse(),
+      noiseTo(x0, strength, z) {
+        const start = ddimStartIndex(s, strength);
+        return { x: ddimNoiseTo(s, start, x0, z), start };
+      },
+      sample: (eps, xT, o = {}) =>
+        plmsSample(eps, m.buffers.alphas_cumprod, { xT, steps: st.steps, discretize: st.discretize, onStep: o.onStep, blend: o.blend, startIndex: o.start }),
+    };
+  },
+};

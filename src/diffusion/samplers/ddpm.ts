@@ -4,11 +4,11 @@
 //   x  = μ + 1[t>0]·exp(½·log σ²_t)·z·temperature
 // reading the (possibly checkpoint-loaded) float32 DDPM buffers.
 
-import * as T from '../engine/index.js';
-import { checkLatent, stepLoop, type CommonSampleOptions, type EpsFn, type SampleResult } from './sampler.js';
-import type { ScheduleBuffers } from './schedules.js';
+import * as T from '../../engine/index.js';
+import { checkLatent, checkStrength, stepLoop, type CommonSampleOptions, type EpsFn, type SampleResult, type SamplerSpec } from './types.js';
+import type { ScheduleBuffers } from '../schedules.js';
 
-export type DDPMBuffers = Pick<ScheduleBuffers,
+export type DDPMBuffers = Pick<ScheduleBuffers, 'alphas_cumprod' | 'sqrt_alphas_cumprod' | 'sqrt_one_minus_alphas_cumprod' |
   'sqrt_recip_alphas_cumprod' | 'sqrt_recipm1_alphas_cumprod' | 'posterior_mean_coef1' | 'posterior_mean_coef2' | 'posterior_log_variance_clipped'>;
 
 export interface DDPMOptions extends CommonSampleOptions {
@@ -47,3 +47,36 @@ export function ddpmSample(eps: EpsFn, buffers: DDPMBuffers, opts: DDPMOptions):
   );
   return { ...r, nfe: r.steps };
 }
+
+/**
+ * LatentDiffusion.p_mean_variance takes an x0-parameterized model's output as x̂₀ directly; the DDPM step
+ * reads ε, so hand it the ε that gives back that x̂₀. (The reference's DDIM/PLMS/DPM samplers always
+ * treat the output as ε, and so do ours.)
+ */
+export function x0AsEps(b: DDPMBuffers, eps: EpsFn): EpsFn {
+  return (x, t) => T.div(T.sub(T.mul(x, b.sqrt_recip_alphas_cumprod[t]), eps(x, t)), b.sqrt_recipm1_alphas_cumprod[t]);
+}
+
+export const ddpm: SamplerSpec = {
+  name: 'ddpm',
+  description: 'DDPM ancestral sampling (Ho et al. 2020; LatentDiffusion.p_sample_loop), every timestep',
+  options: [],
+  stochastic: true,
+  defaults: {},
+  create(m) {
+    const b = m.buffers, N = b.alphas_cumprod.length;
+    return {
+      name: 'ddpm',
+      timesteps: Array.from({ length: N }, (_, i) => N - 1 - i),
+      noiseTo(x0, strength, z) {
+        checkStrength(strength);
+        const start = Math.max(1, Math.round(strength * N));
+        const t = start - 1;
+        // q_sample(x0, t) with the float32 buffers
+        return { x: T.add(T.mul(x0, b.sqrt_alphas_cumprod[t]), T.mul(z, b.sqrt_one_minus_alphas_cumprod[t])), start };
+      },
+      sample: (eps, xT, o = {}) =>
+        ddpmSample(m.parameterization === 'x0' ? x0AsEps(b, eps) : eps, b, { xT, noise: o.noise, onStep: o.onStep, blend: o.blend, startT: o.start }),
+    };
+  },
+};

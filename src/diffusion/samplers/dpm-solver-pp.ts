@@ -4,8 +4,8 @@
 // and (lower_order_final, the reference default) the last step first order too when steps < 15.
 // The UNet sees t_input = (t − 1/N)·1000, generally fractional.
 
-import * as T from '../engine/index.js';
-import { checkLatent, stepLoop, type CommonSampleOptions, type EpsFn, type SampleResult } from './sampler.js';
+import * as T from '../../engine/index.js';
+import { checkLatent, checkStrength, stepLoop, type CommonSampleOptions, type EpsFn, type SampleResult, type SamplerSpec } from './types.js';
 
 /** The VP noise schedule of a discrete-time model in continuous time t ∈ [1/N, 1]. */
 export class DiscreteVPSchedule {
@@ -107,3 +107,28 @@ export function dpmSolverPPSample(eps: EpsFn, alphasCumprod: ArrayLike<number>, 
     (cur as { m: T.Tensor } | null)?.m.dispose();
   }
 }
+
+export const dpmSolverPP: SamplerSpec = {
+  name: 'dpm++',
+  description: "DPM-Solver++(2M) (Lu et al. 2022) as CompVis/stable-diffusion's DPMSolverSampler: time-uniform steps",
+  options: ['steps'],
+  stochastic: false,
+  defaults: {},
+  create(m, st) {
+    const ac = m.buffers.alphas_cumprod;
+    const ns = new DiscreteVPSchedule(ac);
+    if (!Number.isInteger(st.steps) || st.steps < 2) throw new RangeError(`DPM-Solver++(2M): needs at least 2 steps, got ${st.steps}`);
+    return {
+      name: 'dpm++',
+      timesteps: dpmTimes(ns.N, st.steps).slice(0, -1).map((t) => ns.modelTime(t)),
+      noiseTo(x0, strength, z) {
+        checkStrength(strength);
+        // the same steps from t = 1/N + strength·(1 − 1/N), noised to alpha(t), sigma(t) there
+        const start = 1 / ns.N + strength * (1 - 1 / ns.N);
+        const lm = ns.logMean(start);
+        return { x: T.add(T.mul(x0, Math.exp(lm)), T.mul(z, Math.sqrt(1 - Math.exp(2 * lm)))), start };
+      },
+      sample: (eps, xT, o = {}) => dpmSolverPPSample(eps, ac, { xT, steps: st.steps, onStep: o.onStep, blend: o.blend, tStart: o.start }),
+    };
+  },
+};

@@ -3,10 +3,10 @@
 //   x_prev  = sqrt(a_prev)·pred_x0 + sqrt(1 − a_prev − σ²)·ε + σ·z·temperature
 // over timesteps [1, 1+c, 1+2c, …] taken in reverse, the last step going to ᾱ[0].
 
-import * as T from '../engine/index.js';
-import { checkLatent, stepLoop, type CommonSampleOptions, type EpsFn, type SampleResult } from './sampler.js';
-import { ddimSchedule, ddimStepCoefficients, ddimTimesteps, type DDIMDiscretize, type DDIMSchedule } from './schedules.js';
-import type { NoiseFn } from './noise.js';
+import * as T from '../../engine/index.js';
+import { checkLatent, checkStrength, stepLoop, type CommonSampleOptions, type EpsFn, type SampleResult, type SamplerSpec } from './types.js';
+import { ddimSchedule, ddimStepCoefficients, ddimTimesteps, type DDIMDiscretize, type DDIMSchedule } from '../schedules.js';
+import type { NoiseFn } from '../noise.js';
 
 export interface DDIMOptions extends CommonSampleOptions {
   steps: number;
@@ -60,3 +60,30 @@ export function ddimSample(eps: EpsFn, alphasCumprod: ArrayLike<number>, opts: D
   );
   return { ...r, nfe: r.steps, schedule: s };
 }
+
+/** img2img: t_enc = floor(strength · steps) steps are run, from DDIM index t_enc − 1, noised to that index's ᾱ. */
+export function ddimStartIndex(s: DDIMSchedule, strength: number): number {
+  checkStrength(strength);
+  return Math.max(1, Math.floor(strength * s.timesteps.length)) - 1;
+}
+
+export const ddim: SamplerSpec = {
+  name: 'ddim',
+  description: 'DDIM (Song et al. 2021; ldm/models/diffusion/ddim.py); eta 0 is deterministic, eta 1 ancestral-like',
+  options: ['steps', 'eta', 'discretize'],
+  stochastic: (s) => (s.eta ?? 0) !== 0,
+  defaults: { eta: 0, discretize: 'uniform' },
+  create(m, st) {
+    const s = makeDDIMSchedule(m.buffers.alphas_cumprod, st.steps, st.eta ?? 0, st.discretize ?? 'uniform');
+    return {
+      name: 'ddim',
+      timesteps: [...s.timesteps].reverse(),
+      noiseTo(x0, strength, z) {
+        const start = ddimStartIndex(s, strength);
+        return { x: ddimNoiseTo(s, start, x0, z), start };
+      },
+      sample: (eps, xT, o = {}) =>
+        ddimSample(eps, m.buffers.alphas_cumprod, { xT, steps: st.steps, eta: st.eta ?? 0, discretize: st.discretize, noise: o.noise, onStep: o.onStep, blend: o.blend, startIndex: o.start }),
+    };
+  },
+};
