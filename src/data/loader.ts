@@ -9,7 +9,8 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { assembleBatch, toBatch, type Batch, type RawBatch } from './collate.js';
+import { assembleBatch, type RawBatch } from './assemble.js';
+import { toBatch, type Batch } from './collate.js';
 import { augDraw, epochOrder } from './random.js';
 import type { AugDraw, Dataset, LoaderState, WorkerSpec } from './types.js';
 

@@ -2,7 +2,7 @@
 // (decode, resize, crop, flip) and sends the buffers back transferred (no copy).
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { assembleBatch } from './collate.js';
+import { assembleBatch } from './assemble.js';
 import { datasetFromSpec } from './worker-spec.js';
 import type { AugDraw, WorkerSpec } from './types.js';
 

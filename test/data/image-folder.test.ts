@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import jpeg from 'jpeg-js';
 import { writePng, type Image } from '../../src/io/image.js';
-import { DataLoader, ImageFolder, preprocess, resizeU8 } from '../../src/data/index.js';
+import { DataLoader, ImageFolder, preprocess, resizeU8, splitDataset } from '../../src/data/index.js';
 
 const s = (b: number) => Math.fround(b / 127.5 - 1);
 const draw = (cropY: number, cropX: number, flip: number) => ({ cropY, cropX, flip });
@@ -155,8 +155,11 @@ test('image folder errors name the file: missing folder, no images, unreadable i
 
 test('image folder through the worker pool: the same batches as on the main thread, augmented from the seed', async () => {
   const root = makeFolder();
-  const ds = new ImageFolder({ root, size: 4, labels: 'folders', randomCrop: true, flipP: 0.5 });
-  const o = { batchSize: 3, seed: 5 };
+  // A split side (a Subset) travels to the worker as its base's spec plus the indices.
+  const ds = splitDataset(new ImageFolder({ root, size: 4, labels: 'folders', randomCrop: true, flipP: 0.5 }), { heldOut: 1, seed: 2 }).train;
+  assert.equal(ds.length, 3);
+  assert.equal(ds.augments, true);
+  const o = { batchSize: 2, seed: 5 };
   const a = new DataLoader(ds, { ...o, workers: 1 });
   const b = new DataLoader(ds, { ...o, workers: 0 });
   for (let k = 0; k < 5; k++) {
