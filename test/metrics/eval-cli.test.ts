@@ -16,6 +16,10 @@ import { mnistSplit } from '../../src/metrics/mnist.js';
 import { loadClassifier } from '../../src/metrics/mnist-classifier.js';
 import { classAccuracy, evaluateReconstruction, reconstruct } from '../../src/metrics/eval.js';
 import { loadImageFolder } from '../../src/metrics/images.js';
+import { instantiate } from '../../src/loader/targets.js';
+import type { LatentDiffusion } from '../../src/diffusion/latent-diffusion.js';
+import YAML from 'yaml';
+import { tinyConfig } from '../tasks/helpers.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'ldm-eval-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -86,7 +90,7 @@ test('--samples folder vs --real folder: FID / precision / recall / class accura
   console.log = () => {};
   console.error = () => {};
   try {
-    assert.equal(trainClassifierCommand(['--out', cls, '--limit', '500', '--epochs', '3', '--batch', '16']), 0);
+    assert.equal(trainClassifierCommand(['--out', cls, '--limit', '300', '--epochs', '2', '--batch', '16']), 0);
   } finally {
     console.log = log;
     console.error = err;
@@ -125,6 +129,29 @@ test('--samples folder vs --real folder: FID / precision / recall / class accura
   assert.equal(onlyRep.floor.fid, fl.floor.fid);
   await assert.rejects(() => run(['--samples', fake, '--features', 'inception']), /pt_inception-2015-12-05-6726825d\.pth.*--inception-weights/s);
   await assert.rejects(() => run(['--samples', fake, '--features', 'clip']), /mnist or inception/);
+});
+
+test('--samples MODEL: samples n per class with DDIM, labels them, saves them', async () => {
+  // The tiny cin256-v2-like model at 32×32 (latent 8×8).
+  const cfg = tinyConfig('class') as { params: Record<string, unknown> & { unet_config: { params: Record<string, unknown> } } };
+  cfg.params.image_size = 8;
+  cfg.params.unet_config.params.image_size = 8;
+  const dir = path.join(tmp, 'ldm');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'config.yaml'), YAML.stringify({ model: cfg }));
+  const model = instantiate<LatentDiffusion>(cfg, 'model', { gen: new T.Generator(4) });
+  writeSafetensors(path.join(dir, 'model.safetensors'), model.stateDict());
+  const real = path.join(tmp, 'real'), out = path.join(tmp, 'sampled');
+  const r = await run(['--samples', dir, '--classes', '3,5', '--n-per-class', '2', '--steps', '2', '--real', real, '--classifier', path.join(tmp, 'classifier'), '--channels', '1', '--save-samples', out]);
+  assert.equal(r.code, 0);
+  const rep = JSON.parse(r.out.split('\n').slice(4).join('\n'));
+  assert.equal(rep.n_fake, 4);
+  assert.equal(rep.class_accuracy_n, 4);
+  assert.deepEqual(Object.keys(rep.per_class).sort(), ['3', '5']);
+  const saved = loadImageFolder(out, 1);
+  assert.deepEqual(saved.labels, [3, 3, 5, 5]);
+  assert.equal(saved.images.length, 4);
+  assert.ok(Number.isFinite(rep.fid));
 });
 
 test('--help lists the options with their defaults', async () => {
