@@ -58,7 +58,7 @@ export function splitDataset(ds: Dataset, o: SplitOptions): { train: Subset; hel
   if (k < 1 || k >= n) throw new RangeError(`splitDataset: cannot hold out ${k} of ${n} examples (need 1 ≤ held out < ${n})`);
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new RangeError(`splitDataset: seed must be a non-negative integer, got ${o.seed}`);
   const perm = permutation(n, streamGenerator(o.seed, STREAM.split, n));
-  const held = perm.slice(0, k).sort();
-  const train = perm.slice(k).sort();
+  const held = perm.slice(0, k).sort((a, b) => a - b);
+  const train = perm.slice(k).sort((a, b) => a - b);
   return { train: new Subset(ds, train), heldOut: new Subset(ds, held) };
 }

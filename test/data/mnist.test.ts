@@ -53,6 +53,8 @@ test('MNIST held-out split: 1,000 digits, deterministic from the seed, disjoint,
   assert.equal(s1.train.length, 9000);
   assert.deepEqual(s1.heldOut.indices, s2.heldOut.indices);
   assert.notDeepEqual(s1.heldOut.indices, s3.heldOut.indices);
+  // Indices in ascending numeric order (a plain sort() would order them as strings: 1, 10, 100, 2 …).
+  for (const s of [s1.heldOut, s1.train]) for (let i = 1; i < s.indices.length; i++) assert.ok(s.indices[i - 1] < s.indices[i], `index order at ${i}`);
   const all = new Set([...s1.heldOut.indices, ...s1.train.indices]);
   assert.equal(all.size, 10000);
   // Every class is represented in the held-out digits, roughly in proportion.
