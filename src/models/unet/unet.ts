@@ -9,7 +9,7 @@
 //   (+ Upsample / ResBlock(up) on the last one of levels > 0);  skip concat is cat([h, skip], channels)
 //   out = [GN32, SiLU, conv3×3(mc → out)] (zero-initialised)
 // Attention is AttentionBlock (ADM) or SpatialTransformer (use_spatial_transformer); its head count
-// follows the reference HEAD code exactly (see headsFor below; LDM-REFERENCE §2.2 "Head-count rules").
+// follows the reference HEAD code exactly (see headsFor below, and UNetModel.__init__ in ldm/modules/diffusionmodules/openaimodel.py).
 
 import * as T from '../../engine/index.js';
 import { Layer, Module, ModuleList, Sequential, SiLU } from '../../nn/index.js';
