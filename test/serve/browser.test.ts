@@ -40,7 +40,7 @@ async function watchProgress(cards: number): Promise<number[]> {
   let last = '';
   const t0 = Date.now();
   while (Date.now() - t0 < 90_000) {
-    const s = await page.evaluate(() => ({ v: (document.getElementById('bar') as HTMLProgressElement).value, cards: document.querySelectorAll('#gallery .card img').length, err: document.getElementById('error')!.textContent, status: document.getElementById('status-text')!.textContent }));
+    const s = await page.evaluate(() => ({ v: (globalThis as any).document.getElementById('bar').value, cards: (globalThis as any).document.querySelectorAll('#gallery .card img').length, err: (globalThis as any).document.getElementById('error').textContent, status: (globalThis as any).document.getElementById('status-text').textContent }));
     last = s.status ?? '';
     assert.equal(s.err, '', `the page shows an error: ${s.err}`);
     if (seen.at(-1) !== s.v) seen.push(s.v);
@@ -68,7 +68,7 @@ test('page: generate a class-conditional image, progress bar moves, image lands 
   assert.ok(await page.isVisible('#preview'), 'the x̂₀ preview is shown');
   const card = page.locator('#gallery .card').first();
   assert.match(await card.locator('.params').innerText(), /three · generate · ddim 40 steps · scale 3 · seed 1234 · 16×16/);
-  const size = await card.locator('img').evaluate((img: HTMLImageElement) => [img.naturalWidth, img.naturalHeight]);
+  const size = await card.locator('img').evaluate((img: any) => [img.naturalWidth, img.naturalHeight]);
   assert.deepEqual(size, [16, 16]);
   await page.screenshot({ path: path.join(artifacts, 'serve-generate.png'), fullPage: true });
 
@@ -88,7 +88,7 @@ test('page: upload a picture, paint a mask, inpaint; the unpainted pixels come b
   for (let i = 0; i < w * h; i++) [data[3 * i], data[3 * i + 1], data[3 * i + 2]] = [(i * 11) % 256, 90, (i * 5) % 256];
   await page.setInputFiles('#init-file', { name: 'in.png', mimeType: 'image/png', buffer: encodePng({ width: w, height: h, channels: 3, data }) });
   await page.waitForSelector('#mask-canvas', { state: 'visible' });
-  await page.waitForFunction(() => (document.getElementById('init-canvas') as HTMLCanvasElement).width === 16);
+  await page.waitForFunction(() => (globalThis as any).document.getElementById('init-canvas').width === 16);
   await page.fill('#brush', '3');
   await page.locator('#mask-canvas').scrollIntoViewIfNeeded();
   const box = (await page.locator('#mask-canvas').boundingBox())!;
