@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as T from '../engine/index.js';
-import { SAMPLERS } from '../diffusion/samplers/index.js';
+import { SAMPLERS, SIGMA_SCHEDULES, type SigmaSchedule } from '../diffusion/samplers/index.js';
 import type { StepCallback } from '../diffusion/samplers/index.js';
 import { ddimTimesteps } from '../diffusion/schedules.js';
 import { readYaml } from '../io/config.js';
@@ -36,6 +36,8 @@ export const SAMPLE_OPTIONS: OptionSpec[] = [
   { group: 'task inputs (the task follows from the model)', name: 'uncond-class', value: 'N', help: 'the "no class" label for guidance', default: "the model's last class" },
   { group: 'task inputs (the task follows from the model)', name: 'prompt', short: 'p', value: 'TEXT', repeat: true, help: 'text-to-image: the prompt (repeatable)' },
   { group: 'task inputs (the task follows from the model)', name: 'vocab', value: 'FILE', help: "text models: bert-base-uncased vocab.txt (one token per line)", default: 'LDM_BERT_VOCAB' },
+  { group: 'task inputs (the task follows from the model)', name: 'vocab-dir', value: 'DIR', help: "SD (CLIP) text models: the folder of the tokenizer's vocab.json and merges.txt", default: 'LDM_CLIP_VOCAB' },
+  { group: 'task inputs (the task follows from the model)', name: 'negative-prompt', value: 'TEXT', repeat: true, help: 'text models: the unconditional input of guidance instead of "" (one, or one per --prompt)' },
   { group: 'task inputs (the task follows from the model)', name: 'image', value: 'FILE', help: 'inpainting: the picture to fill' },
   { group: 'task inputs (the task follows from the model)', name: 'mask', value: 'FILE', help: 'inpainting: the mask (white = fill; known pixels are kept exactly)' },
   { group: 'task inputs (the task follows from the model)', name: 'lr-image', value: 'FILE', help: 'super-resolution: the low-resolution picture (output f× larger)' },
@@ -46,6 +48,7 @@ export const SAMPLE_OPTIONS: OptionSpec[] = [
   { group: 'sampling', name: 'n', short: 'n', value: 'N', help: 'images per prompt / class / input', default: D.n },
   { group: 'sampling', name: 'seed', short: 's', value: 'N', help: 'seed of the first image; image i uses seed + i', default: D.seed },
   { group: 'sampling', name: 'sampler', value: SAMPLERS.join('|'), help: 'the sampler', default: D.sampler },
+  { group: 'sampling', name: 'schedule', value: SIGMA_SCHEDULES.join('|'), help: 'k-diffusion samplers: noise levels of the model\'s timesteps, Karras et al. (ρ = 7), or log-uniform', default: 'default' },
   { group: 'sampling', name: 'steps', value: 'N', help: 'sampler steps (ddpm runs every timestep)', default: `${D.steps}, or the embedded model's` },
   { group: 'sampling', name: 'scale', value: 'S', help: 'classifier-free guidance scale', default: `${D.textScale} for text, ${D.classScale} for class models with a "no class" label, else 1` },
   { group: 'sampling', name: 'eta', value: 'E', help: 'DDIM eta', default: '0; 1 for unconditional and super-resolution, as the reference scripts' },
@@ -67,7 +70,7 @@ export const INPUT_FLAGS: Record<tasks.TaskInput, string> = {
   classLabel: '--class', uncondClass: '--uncond-class', prompt: '--prompt', vocab: '--vocab', image: '--image', mask: '--mask',
   lowRes: '--lr-image', tile: '--tile', segmentation: '--segmentation', initImage: '--init-image', strength: '--strength',
   n: '--n', H: '--H', W: '--W', seed: '--seed', steps: '--steps', scale: '--scale', eta: '--eta', sampler: '--sampler',
-  xT: '--x-t', batchSize: '--batch-size',
+  xT: '--x-t', batchSize: '--batch-size', negativePrompt: '--negative-prompt', schedule: '--schedule',
 };
 
 export const SAMPLE_USAGE = `usage: ldm sample [model] [task inputs] [options]
@@ -232,6 +235,11 @@ function runSample(p: ParsedArgs): number {
   }
   const vocab = one(p, 'vocab');
   if (vocab !== undefined && !existsSync(vocab)) throw new UsageError(`--vocab: vocab file ${vocab} does not exist`);
+  const vocabDir = one(p, 'vocab-dir');
+  if (vocabDir !== undefined && !existsSync(vocabDir)) throw new UsageError(`--vocab-dir: folder ${vocabDir} does not exist`);
+  if (vocab !== undefined && vocabDir !== undefined) throw new UsageError('give --vocab (BERT models) or --vocab-dir (CLIP models), not both');
+  const schedule = one(p, 'schedule');
+  if (schedule !== undefined && !(SIGMA_SCHEDULES as readonly string[]).includes(schedule)) throw new UsageError(`--schedule must be one of ${SIGMA_SCHEDULES.join(', ')}, got "${schedule}"`);
   const tile = one(p, 'tile');
   if (tile !== undefined && !['auto', 'on', 'off'].includes(tile)) throw new UsageError(`--tile must be auto, on or off, got "${tile}"`);
   const xT = one(p, 'x-t') !== undefined ? readXT(one(p, 'x-t')!) : undefined;
@@ -261,7 +269,9 @@ function runSample(p: ParsedArgs): number {
     classLabel: allClasses ? Array.from({ length: allClasses }, (_, i) => i) : classes.length ? classes : undefined,
     uncondClass: num(p, 'uncond-class', 'int'),
     prompt: p.values.get('prompt'),
-    vocab,
+    vocab: vocab ?? vocabDir,
+    negativePrompt: p.values.get('negative-prompt'),
+    schedule: schedule as SigmaSchedule | undefined,
     n: num(p, 'n', 'int'),
     seed: num(p, 'seed', 'int'),
     steps,

@@ -3,6 +3,7 @@
 import * as T from '../engine/index.js';
 import { Identity } from '../nn/index.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler, TransformerEmbedder } from '../models/encoders/index.js';
+import { FrozenCLIPEmbedder } from '../models/encoders/clip-text.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import { sampleLatents, type LatentSampleOptions } from '../diffusion/sample-latents.js';
 import { samplerSpec, type SamplerName, type SigmaSchedule } from '../diffusion/samplers/index.js';
@@ -32,7 +33,7 @@ export const TASK_TITLES: Record<TaskName, string> = {
 export const TASK_INPUTS: Record<TaskName, TaskInput[]> = {
   unconditional: [],
   class: ['classLabel', 'uncondClass'],
-  text: ['prompt', 'vocab'],
+  text: ['prompt', 'vocab', 'negativePrompt'],
   inpainting: ['image', 'mask'],
   superres: ['lowRes', 'tile'],
   semantic: ['segmentation'],
@@ -50,6 +51,7 @@ export function modelTask(model: LatentDiffusion): TaskName {
   const cs = model.cond_stage_model;
   if (key === null) return 'unconditional';
   if (cs instanceof ClassEmbedder && (key === 'crossattn' || key === 'adm')) return 'class';
+  if (cs instanceof FrozenCLIPEmbedder && key === 'crossattn') return 'text';
   if ((cs instanceof BERTEmbedder || cs instanceof TransformerEmbedder) && key === 'crossattn') {
     if (model.config.cond_stage_key === 'caption') return 'text';
     throw new TaskError(`conditioning "${model.config.cond_stage_key}" through ${cs.constructor.name} (e.g. layout-to-image bounding-box tokens) is not supported for sampling`);

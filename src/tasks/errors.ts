@@ -5,7 +5,8 @@
 /** The option names of the sampling inputs (as `sample()` takes them). */
 export type TaskInput =
   | 'classLabel' | 'uncondClass' | 'prompt' | 'vocab' | 'image' | 'mask' | 'lowRes' | 'tile' | 'segmentation'
-  | 'initImage' | 'strength' | 'n' | 'H' | 'W' | 'seed' | 'steps' | 'scale' | 'eta' | 'sampler' | 'xT' | 'batchSize';
+  | 'initImage' | 'strength' | 'n' | 'H' | 'W' | 'seed' | 'steps' | 'scale' | 'eta' | 'sampler' | 'xT' | 'batchSize'
+  | 'negativePrompt' | 'schedule';
 
 /** A model this task cannot sample, or a request that does not fit the model. */
 export class TaskError extends Error {}

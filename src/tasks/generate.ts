@@ -4,7 +4,7 @@
 
 import * as T from '../engine/index.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
-import { SAMPLERS, type SamplerName } from '../diffusion/samplers/index.js';
+import { SAMPLERS, SIGMA_SCHEDULES, samplerSpec, type SamplerName, type SigmaSchedule } from '../diffusion/samplers/index.js';
 import type { StepCallback } from '../diffusion/samplers/index.js';
 import type { Image } from '../io/image.js';
 import type { LoadedModel } from '../loader/model.js';
@@ -26,8 +26,12 @@ export interface SampleOptions {
   classLabel?: number | number[];
   /** The "no class" label used under guidance (default: the model's last class, when it has one). */
   uncondClass?: number;
-  /** bert-base-uncased vocab.txt for text models without a tokenizer. */
+  /** bert-base-uncased vocab.txt (BERT text models), or the folder of CLIP's vocab.json + merges.txt (SD), for models without a tokenizer. */
   vocab?: string;
+  /** Text models: the unconditional input of guidance instead of "" (one, or one per prompt). */
+  negativePrompt?: string | string[];
+  /** k-diffusion samplers: the noise levels (default: the model's own timesteps). */
+  schedule?: SigmaSchedule;
   /** Images per prompt / class / input (default 1). */
   n?: number;
   /** Seed of the first image; image i uses seed + i (default 42). */
@@ -110,6 +114,10 @@ export function sample(m: LatentDiffusion | LoadedModel, o: SampleOptions = {}):
   const sampler = o.sampler ?? (tuned.sampler as SamplerName | undefined) ?? DEFAULTS.sampler;
   if (!SAMPLERS.includes(sampler)) throw new TaskInputError('sampler', `the sampler must be one of ${SAMPLERS.join(', ')}, got "${sampler}"`);
   if (sampler === 'ddpm' && o.steps !== undefined) throw new TaskInputError('steps', 'the ddpm sampler runs every timestep (ancestral sampling); for fewer steps use ddim with eta 1');
+  if (o.schedule !== undefined) {
+    if (!SIGMA_SCHEDULES.includes(o.schedule)) throw new TaskInputError('schedule', `the schedule must be one of ${SIGMA_SCHEDULES.join(', ')}, got "${o.schedule}"`);
+    if (!samplerSpec(sampler).options.includes('schedule')) throw new TaskInputError('schedule', `the ${sampler} sampler takes no noise schedule (the k-diffusion samplers do: ${SAMPLERS.filter((x) => samplerSpec(x).options.includes('schedule')).join(', ')})`);
+  }
   const seed = firstSeed(o.seed);
   const n = o.n ?? (o.xT && !o.prompt && o.classLabel === undefined ? o.xT.shape[0] : DEFAULTS.n);
 
@@ -139,7 +147,7 @@ export function sample(m: LatentDiffusion | LoadedModel, o: SampleOptions = {}):
   for (let c = 0; c < chunks && !cancelled; c++) {
     const lo = c * bs, hi = Math.min(total, lo + bs), k = hi - lo;
     const onStep: StepCallback | undefined = o.onStep && ((info) => o.onStep!({ ...info, step: c * info.total + info.step, total: chunks * info.total }));
-    const s: SamplingSettings = { sampler, steps, eta, scale, seed: seed + lo, onStep, xT: o.xT ? T.keep(T.contiguous(T.slice(o.xT, 0, lo, hi))) : undefined };
+    const s: SamplingSettings = { sampler, steps, eta, scale, seed: seed + lo, onStep, xT: o.xT ? T.keep(T.contiguous(T.slice(o.xT, 0, lo, hi))) : undefined, schedule: o.schedule };
     // Everything but the latents (the decoded batch, the conditioning) is released before the next batch.
     let r: TaskResult | undefined;
     const kept = T.tidy(() => {
@@ -171,7 +179,7 @@ function run(
   if (init) {
     return sampleImg2Img(model, {
       ...s, init, strength: o.strength ?? DEFAULTS.strength, n, prompts: prompts.length ? prompts : undefined,
-      classes: classes.length ? classes : undefined, uncondClass: o.uncondClass, vocabFile: o.vocab,
+      classes: classes.length ? classes : undefined, uncondClass: o.uncondClass, vocabFile: o.vocab, negativePrompts: negativeList(o),
     });
   }
   switch (task) {
@@ -180,7 +188,7 @@ function run(
     case 'class':
       return sampleClassConditional(model, { ...s, classes, uncondClass: o.uncondClass, H: o.H, W: o.W });
     case 'text':
-      return sampleTextToImage(model, { ...s, prompts, vocabFile: o.vocab, H: o.H, W: o.W });
+      return sampleTextToImage(model, { ...s, prompts, vocabFile: o.vocab, negativePrompts: negativeList(o), H: o.H, W: o.W });
     case 'inpainting':
       return sampleInpainting(model, { ...s, image: inpaintImage!, mask: o.mask!, n });
     case 'superres':
@@ -188,4 +196,8 @@ function run(
     case 'semantic':
       return sampleSemantic(model, { ...s, segmentation: o.segmentation!, n });
   }
+}
+
+function negativeList(o: SampleOptions): string[] | undefined {
+  return o.negativePrompt === undefined ? undefined : Array.isArray(o.negativePrompt) ? o.negativePrompt : [o.negativePrompt];
 }

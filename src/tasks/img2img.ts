@@ -21,6 +21,7 @@ export interface Img2ImgOptions extends SamplingSettings {
   classes?: number[];
   uncondClass?: number;
   vocabFile?: string;
+  negativePrompts?: string[];
 }
 
 export function sampleImg2Img(model: LatentDiffusion, o: Img2ImgOptions): TaskResult {
@@ -34,7 +35,7 @@ export function sampleImg2Img(model: LatentDiffusion, o: Img2ImgOptions): TaskRe
   T.noGrad(() => {
     if (task === 'text') {
       if (!o.prompts?.length) throw new TaskInputError('prompt', 'this is a text-to-image model: img2img needs a prompt');
-      ({ cond, uncond } = textConditioning(model, o.prompts, scale, o.vocabFile));
+      ({ cond, uncond } = textConditioning(model, o.prompts, scale, o.vocabFile, o.negativePrompts));
       params.prompt = o.prompts[0];
     } else if (task === 'class') {
       if (!o.classes?.length) throw new TaskInputError('classLabel', 'this is a class-conditional model: img2img needs a class label');

@@ -1,8 +1,10 @@
-// Text-to-image (scripts/txt2img.py): the prompt through BERTEmbedder (WordPiece, 77 tokens) as the
-// cross-attention context; with guidance the unconditional context is the embedding of "" per sample.
-// The tokenizer needs the bert-base-uncased vocab.txt (not shipped with checkpoints).
+// Text-to-image (scripts/txt2img.py): the prompt through BERTEmbedder (WordPiece, 77 tokens) or SD v1's
+// FrozenCLIPEmbedder (CLIP BPE) as the cross-attention context; with guidance the unconditional context is
+// the embedding of "" per sample, or of a negative prompt. The tokenizer files are not shipped with
+// checkpoints: bert-base-uncased's vocab.txt, or the folder of CLIP's vocab.json + merges.txt.
 
 import { BERTEmbedder } from '../models/encoders/index.js';
+import { FrozenCLIPEmbedder } from '../models/encoders/clip-text.js';
 import * as T from '../engine/index.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import type { Conditioning } from '../diffusion/guidance.js';
@@ -12,19 +14,32 @@ import { TaskError, TaskInputError } from './errors.js';
 export interface TextOptions extends SamplingSettings {
   /** One prompt per sample. */
   prompts: string[];
-  /** bert-base-uncased vocab.txt, if the model has no tokenizer yet. */
+  /** bert-base-uncased vocab.txt (BERT models) or the CLIP tokenizer folder (SD), if the model has no tokenizer yet. */
   vocabFile?: string;
+  /** The unconditional input of guidance instead of "": one for all prompts, or one per prompt. */
+  negativePrompts?: string[];
   H?: number;
   W?: number;
 }
 
-export function textConditioning(model: LatentDiffusion, prompts: string[], scale: number, vocabFile?: string): { cond: Conditioning; uncond?: Conditioning } {
+export function textConditioning(model: LatentDiffusion, prompts: string[], scale: number, vocabFile?: string, negativePrompts?: string[]): { cond: Conditioning; uncond?: Conditioning } {
   const cs = model.cond_stage_model;
-  if (!(cs instanceof BERTEmbedder)) throw new TaskError('this model has no BERT text encoder');
-  if (vocabFile) cs.setTokenizer(vocabFile);
-  if (!cs.tokenizer) throw new TaskInputError('vocab', 'text prompts need the bert-base-uncased vocab.txt (one token per line)');
+  if (cs instanceof FrozenCLIPEmbedder) {
+    try {
+      if (vocabFile) cs.setTokenizer(vocabFile);
+      void cs.tokenizer;
+    } catch (e) {
+      throw new TaskInputError('vocab', (e as Error).message);
+    }
+  } else if (cs instanceof BERTEmbedder) {
+    if (vocabFile) cs.setTokenizer(vocabFile);
+    if (!cs.tokenizer) throw new TaskInputError('vocab', 'text prompts need the bert-base-uncased vocab.txt (one token per line)');
+  } else throw new TaskError('this model has no text encoder (BERT or CLIP)');
+  const neg = negativePrompts ?? [];
+  if (neg.length > 1 && neg.length !== prompts.length) throw new TaskInputError('negativePrompt', `give one negative prompt, or one per prompt (${prompts.length}), not ${neg.length}`);
+  if (neg.length && scale === 1) throw new TaskInputError('negativePrompt', 'a negative prompt acts through classifier-free guidance: give a scale other than 1');
   const cond = model.getLearnedConditioning(prompts);
-  return scale === 1 ? { cond } : { cond, uncond: model.getLearnedConditioning(prompts.map(() => '')) };
+  return scale === 1 ? { cond } : { cond, uncond: model.getLearnedConditioning(prompts.map((_, i) => neg[neg.length > 1 ? i : 0] ?? '')) };
 }
 
 export function sampleTextToImage(model: LatentDiffusion, o: TextOptions): TaskResult {
@@ -32,9 +47,10 @@ export function sampleTextToImage(model: LatentDiffusion, o: TextOptions): TaskR
   if (o.prompts.length === 0) throw new TaskInputError('prompt', 'this is a text-to-image model: give a prompt');
   const shape = latentShape(model, o.prompts.length, ...imageSize(model, o));
   const scale = o.scale ?? 1;
-  const { cond, uncond } = T.noGrad(() => textConditioning(model, o.prompts, scale, o.vocabFile));
+  const { cond, uncond } = T.noGrad(() => textConditioning(model, o.prompts, scale, o.vocabFile, o.negativePrompts));
   const distinct = [...new Set(o.prompts)];
   return runSampling(model, o, cond, uncond, shape, {}, {
     task: 'text', prompt: distinct.length === 1 ? distinct[0] : o.prompts, width: shape[3] * model.firstStageFactor, height: shape[2] * model.firstStageFactor,
+    ...(o.negativePrompts?.length ? { negative_prompt: o.negativePrompts.length === 1 ? o.negativePrompts[0] : o.negativePrompts } : {}),
   });
 }
