@@ -2,16 +2,22 @@
 // (same keys, same element types; global_step / epoch kept as metadata), written atomically.
 
 import { convertToSafetensors, readCheckpoint } from '../io/ckpt.js';
+import { exportWeights } from '../loader/export.js';
 
 export const CONVERT_USAGE = `usage: ldm convert [--allow-global module.Name …] <in.ckpt|in.safetensors> <out.safetensors>
   Copies every tensor of the checkpoint's state_dict (EMA shadows included) into a safetensors file.
-  --allow-global  accept a pickled class the safe loader refuses, recording it inertly (never run)`;
+  --allow-global  accept a pickled class the safe loader refuses, recording it inertly (never run)
+  --ema           ship the EMA weights as the model's (model_ema.* copied over model.*, then dropped)
+  --half          store the sub-modules' float weights as F16 (schedule buffers and scale_factor stay float32)`;
 
 export function convertCommand(argv: string[]): number {
   const allow: string[] = [];
   const pos: string[] = [];
+  const exp = { ema: false, half: false };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--allow-global') allow.push(argv[++i] ?? '');
+    else if (argv[i] === '--ema') exp.ema = true;
+    else if (argv[i] === '--half') exp.half = true;
     else if (argv[i] === '--help') {
       console.log(CONVERT_USAGE);
       return 0;
@@ -29,6 +35,12 @@ export function convertCommand(argv: string[]): number {
   const info = readCheckpoint(inp, { allowGlobals: allow });
   const step = info.globalStep;
   info.close();
+  if (exp.ema || exp.half) {
+    if (allow.length) throw new Error('--allow-global cannot be combined with --ema / --half');
+    const e = exportWeights(inp, out, exp);
+    console.log(`${inp} → ${out}: ${e.tensors} tensors${exp.ema ? ` (${e.emaSwapped} from the EMA)` : ''}${exp.half ? ', F16 weights' : ''}, ${(e.bytes / 2 ** 20).toFixed(1)} MiB (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    return 0;
+  }
   const r = convertToSafetensors(inp, out, { allowGlobals: allow });
   console.log(`${inp} → ${out}: ${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB${step !== undefined ? `, global_step ${step}` : ''} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   return 0;

@@ -6,7 +6,8 @@ import { writeFileAtomic } from './atomic.js';
 import type { DType, TypedData } from '../engine/dtype.js';
 import * as T from '../engine/index.js';
 
-const TO_ST: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64' };
+/** Our element types under their safetensors names. */
+export const SAFETENSORS_DTYPE: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64' };
 
 /** Element types by safetensors name (also used for torch storages): byte width and the engine dtype
  *  values are converted to (halves widen to float32, small integers to int32). */
@@ -42,39 +43,74 @@ export interface SafetensorsEntry {
   end: number;
 }
 
-/** Parse and validate a safetensors header through a byte-range reader (whole buffers and open files alike). */
+/** The largest JSON header accepted (the format's own limit is 100 MB). */
+export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+/** A typed error for a malformed safetensors file; the message names the file and the tensor or offset. */
+export class SafetensorsError extends Error {}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Parse and validate a safetensors header through a byte-range reader (whole buffers and open files alike).
+ * Every entry must have a known dtype, a shape of non-negative integers and data_offsets [begin, end] inside
+ * the data section whose length matches shape × element size; no two tensors may share bytes.
+ */
 export function parseSafetensorsHeader(
   readAt: (pos: number, len: number) => Uint8Array,
   fileSize: number,
   source: string,
 ): { entries: SafetensorsEntry[]; metadata: Record<string, string> } {
-  if (fileSize < 8) throw new Error(`${source}: file too short (${fileSize} bytes) to be safetensors`);
+  const fail = (msg: string): never => {
+    throw new SafetensorsError(`${source}: ${msg}`);
+  };
+  if (fileSize < 8) fail(`file too short (${fileSize} bytes) to be safetensors`);
   const head = readAt(0, 8);
-  const n = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
-  if (n > fileSize - 8) throw new Error(`${source}: header length ${n} exceeds file size ${fileSize} (truncated?)`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  const n64 = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  if (n64 > BigInt(fileSize - 8)) fail(`header length ${n64} (bytes 0–7) exceeds the file size ${fileSize} (truncated?)`);
+  const n = Number(n64);
+  if (n > MAX_HEADER_BYTES) fail(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit of the format`);
+  if (n < 2) fail(`header length ${n} (bytes 0–7) is too small for a JSON header`);
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(readAt(8, n)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(readAt(8, n)));
   } catch (e) {
-    throw new Error(`${source}: header is not valid JSON (${(e as Error).message})`);
+    fail(`header (bytes 8–${8 + n}) is not valid JSON (${(e as Error).message.split('\n')[0].slice(0, 200)})`);
   }
+  if (!header || typeof header !== 'object' || Array.isArray(header)) fail('header is not a JSON object');
   const base = 8 + n;
+  const dataSize = fileSize - base;
   const entries: SafetensorsEntry[] = [];
   let metadata: Record<string, string> = {};
-  for (const [name, info] of Object.entries(header)) {
+  for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
+      if (!info || typeof info !== 'object' || Array.isArray(info)) fail('__metadata__ is not a JSON object of strings');
+      for (const [k, v] of Object.entries(info as Record<string, unknown>)) if (typeof v !== 'string') fail(`__metadata__.${k} is not a string (got ${JSON.stringify(v)?.slice(0, 60)})`);
       metadata = info as Record<string, string>;
       continue;
     }
-    const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const el = ELEMENT_TYPES[dtype];
-    if (!el) throw new Error(`${source}: tensor ${name} has unsupported dtype ${dtype}`);
-    const [b, e] = data_offsets;
-    const count = shape.reduce((a, c) => a * c, 1);
-    if (e - b !== count * el.bytes || base + e > fileSize) {
-      throw new Error(`${source}: tensor ${name} (${dtype} [${shape}]) has data_offsets [${b}, ${e}] inconsistent with its shape or the file size ${fileSize} (truncated?)`);
+    const t = `tensor ${JSON.stringify(name)}`;
+    if (!info || typeof info !== 'object' || Array.isArray(info)) fail(`${t} is not a JSON object`);
+    const { dtype, shape, data_offsets } = info as Record<string, unknown>;
+    if (typeof dtype !== 'string' || !Object.hasOwn(ELEMENT_TYPES, dtype)) fail(`${t} has unsupported dtype ${JSON.stringify(dtype)} (known: ${Object.keys(ELEMENT_TYPES).join(', ')})`);
+    const el = ELEMENT_TYPES[dtype as string];
+    if (!Array.isArray(shape) || shape.length > 64 || !shape.every(isCount)) fail(`${t} has an invalid shape ${JSON.stringify(shape)?.slice(0, 100)} (expected a list of non-negative integers)`);
+    if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !data_offsets.every(isCount)) {
+      fail(`${t} has invalid data_offsets ${JSON.stringify(data_offsets)?.slice(0, 100)} (expected [begin, end], non-negative integers)`);
     }
-    entries.push({ name, dtype, shape, begin: base + b, end: base + e });
+    const [b, e] = data_offsets as number[];
+    if (b > e || e > dataSize) fail(`${t} has data_offsets [${b}, ${e}] outside the data section (${dataSize} bytes; truncated?)`);
+    // shape × element size, without overflow: any product beyond the data section is already wrong
+    let bytes = el.bytes;
+    for (const d of shape as number[]) bytes = d === 0 || bytes === 0 ? 0 : bytes * d > dataSize ? Infinity : bytes * d;
+    if (e - b !== bytes) fail(`${t} (${dtype} [${shape}]) needs ${bytes} bytes but data_offsets [${b}, ${e}] hold ${e - b}`);
+    entries.push({ name, dtype: dtype as string, shape: shape as number[], begin: base + b, end: base + e });
+  }
+  const byStart = entries.filter((x) => x.end > x.begin).sort((x, y) => x.begin - y.begin);
+  for (let i = 1; i < byStart.length; i++) {
+    if (byStart[i].begin < byStart[i - 1].end) {
+      fail(`tensors ${JSON.stringify(byStart[i - 1].name)} and ${JSON.stringify(byStart[i].name)} overlap (data_offsets [${byStart[i - 1].begin - base}, ${byStart[i - 1].end - base}] and [${byStart[i].begin - base}, ${byStart[i].end - base}])`);
+    }
   }
   return { entries, metadata };
 }
@@ -154,21 +190,32 @@ export function encodeSafetensorsHeader(entries: [string, HeaderEntry][], metada
   return out;
 }
 
-export function serializeSafetensors(tensors: Map<string, T.Tensor> | Record<string, T.Tensor>, metadata?: Record<string, string>): Uint8Array {
-  const entries = [...(tensors instanceof Map ? tensors : new Map(Object.entries(tensors)))];
-  const datas = entries.map(([, t]) => {
-    const d = T.contiguousData(t);
-    return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-  });
-  const head = encodeSafetensorsHeader(entries.map(([name, t], i) => [name, { dtype: TO_ST[t.dtype], shape: t.shape, bytes: datas[i].byteLength }]), metadata);
-  const out = new Uint8Array(head.byteLength + datas.reduce((n, d) => n + d.byteLength, 0));
+/** A tensor's encoded data with its safetensors element type (e.g. F16 bytes made by io/half.ts). */
+export interface RawEntry {
+  dtype: string;
+  shape: readonly number[];
+  data: Uint8Array;
+}
+
+/** Header + data of entries already encoded, in the given order. */
+export function serializeRaw(entries: [string, RawEntry][], metadata?: Record<string, string>): Uint8Array {
+  const head = encodeSafetensorsHeader(entries.map(([name, e]) => [name, { dtype: e.dtype, shape: e.shape, bytes: e.data.byteLength }]), metadata);
+  const out = new Uint8Array(head.byteLength + entries.reduce((n, [, e]) => n + e.data.byteLength, 0));
   out.set(head, 0);
   let p = head.byteLength;
-  for (const d of datas) {
-    out.set(d, p);
-    p += d.byteLength;
+  for (const [, e] of entries) {
+    out.set(e.data, p);
+    p += e.data.byteLength;
   }
   return out;
+}
+
+export function serializeSafetensors(tensors: Map<string, T.Tensor> | Record<string, T.Tensor>, metadata?: Record<string, string>): Uint8Array {
+  const entries = [...(tensors instanceof Map ? tensors : new Map(Object.entries(tensors)))];
+  return serializeRaw(entries.map(([name, t]) => {
+    const d = T.contiguousData(t);
+    return [name, { dtype: SAFETENSORS_DTYPE[t.dtype], shape: t.shape, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }];
+  }), metadata);
 }
 
 /** Write atomically: to a temporary file, then rename (no half-written file is left on failure). */
