@@ -38,9 +38,9 @@ const OPTIONS: OptionSpec[] = [
   { name: 'save-samples', value: 'DIR', group: 'sampling (--samples MODEL)', help: 'write the generated images there as PNGs' },
   { name: 'held-out', value: 'N', group: 'data', default: M.MNIST_HELD_OUT, help: 'MNIST digits held out from training' },
   { name: 'split-seed', value: 'N', group: 'data', default: M.MNIST_SPLIT_SEED, help: 'seed of the MNIST train / held-out split' },
-  { name: 'channels', value: '1|3', group: 'data', help: 'read image folders as gray (1) or RGB (3)', default: '1 with MNIST, else 3' },
+  { name: 'channels', value: '1|3', group: 'data', help: 'read image folders as gray (1) or RGB (3)', default: "the autoencoder's input channels; for samples 1 with --features mnist, else 3" },
   { name: 'batch', value: 'N', group: 'data', default: 50, help: 'images per forward pass (and per sampling batch)' },
-  { name: 'limit', value: 'N', group: 'data', help: 'use only the first N images of each set' },
+  { name: 'limit', value: 'N', group: 'data', help: 'use only the first N images of each set (of the MNIST held-out digits: N evenly spaced ones)' },
   { name: 'json', value: 'FILE', help: 'write the report there (default: print it)' },
   { name: 'help', short: 'h', flag: true, help: 'this text' },
 ];
@@ -78,7 +78,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (channelsOpt !== undefined && channelsOpt !== 1 && channelsOpt !== 3) throw new UsageError(`--channels must be 1 or 3, got ${channelsOpt}`);
   const log = (s: string) => console.error(s);
   const cut = (s: M.ImageSet): M.ImageSet => (limit === undefined ? s : { ...s, images: s.images.slice(0, limit), labels: s.labels.slice(0, limit), names: s.names.slice(0, limit) });
-  const imagesOf = (arg: string, what: string): M.ImageSet => {
+  const imagesOf = (arg: string, what: string, channels: 1 | 3): M.ImageSet => {
     if (arg === 'mnist') {
       // The held-out digits are in digit order: a limit takes evenly spaced ones (every digit).
       const h = M.mnistSplit(split).heldOut;
@@ -86,7 +86,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       return M.datasetImages(h, Int32Array.from({ length: n }, (_, i) => Math.floor((i * h.length) / n)));
     }
     if (!existsSync(arg) || !statSync(arg).isDirectory()) throw new UsageError(`--${what}: ${arg} is neither "mnist" nor a folder of images`);
-    return cut(M.loadImageFolder(arg, (channelsOpt ?? 3) as 1 | 3));
+    return cut(M.loadImageFolder(arg, channels));
   };
 
   let report: Record<string, unknown>;
@@ -95,8 +95,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
     const lpipsFiles = { full: one(p, 'lpips'), vgg16: one(p, 'lpips-vgg'), lin: one(p, 'lpips-lin') };
     if (!!lpipsFiles.vgg16 !== !!lpipsFiles.lin) throw new UsageError('--lpips-vgg and --lpips-lin go together');
     const dataArg = one(p, 'data') ?? 'mnist';
-    const set = imagesOf(dataArg, 'data');
     const { model, files } = M.loadAutoencoder(ae, one(p, 'config'));
+    const set = imagesOf(dataArg, 'data', (channelsOpt ?? (model._ddconfig.in_channels === 1 ? 1 : 3)) as 1 | 3);
     const lpips = lpipsFiles.full || lpipsFiles.vgg16 ? M.loadLpips(lpipsFiles) : undefined;
     if (!lpips) log('note: no LPIPS weights given (--lpips, or --lpips-vgg with --lpips-lin): LPIPS is not reported');
     const t0 = Date.now();
@@ -113,7 +113,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     if (features === 'inception' && !weights) throw new UsageError(M.missingInceptionWeightsMessage());
     if (weights && !existsSync(weights)) throw new UsageError(`--inception-weights: ${weights} does not exist`);
     const k = intOpt(p, 'k', 3, 1);
-    const real = imagesOf(realArg, 'real');
+    const real = imagesOf(realArg, 'real', (channelsOpt ?? (features === 'mnist' ? 1 : 3)) as 1 | 3);
     const classifierDir = one(p, 'classifier') ?? M.defaultClassifierDir();
     // The classifier reads 32×32 digits: it labels samples (and gives the MNIST feature space) when they are such.
     const digits = (s: M.ImageSet) => s.height === 32 && s.width === 32;

@@ -133,9 +133,10 @@ test('--samples folder vs --real folder: FID / precision / recall / class accura
 
 test('--samples MODEL: samples n per class with DDIM, labels them, saves them', async () => {
   // The tiny cin256-v2-like model at 32×32 (latent 8×8).
-  const cfg = tinyConfig('class') as { params: Record<string, unknown> & { unet_config: { params: Record<string, unknown> } } };
-  cfg.params.image_size = 8;
-  cfg.params.unet_config.params.image_size = 8;
+  const cfg = tinyConfig('class');
+  const params = (cfg as unknown as { params: Record<string, unknown> & { unet_config: { params: Record<string, unknown> } } }).params;
+  params.image_size = 8;
+  params.unet_config.params.image_size = 8;
   const dir = path.join(tmp, 'ldm');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'config.yaml'), YAML.stringify({ model: cfg }));
