@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,13 +20,12 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
   return { code: r.status, stdout: r.stdout ?? '', out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
-const API_MJS = `import { loadModel, sample, writePng, DEFAULTS } from 'ldm-ts';
-const m = loadModel(process.argv[2]);
-let steps = 0;
-const r = sample(m, { classLabel: 3, n: 2, seed: 5, steps: 2, onStep: () => void steps++ });
-r.images.forEach((im, i) => writePng(\`three-\${r.perImage[i].seed}.png\`, im));
-console.log(JSON.stringify({ perImage: r.perImage, steps, task: r.task, seed: DEFAULTS.seed }));
-`;
+/** The README's "Use it from your code" example, as a user copies it. */
+const README_JS = (() => {
+  const m = /## Use it from your code\n\n```js\n([\s\S]*?)```/.exec(readFileSync(path.join(repo, 'README.md'), 'utf8'));
+  assert.ok(m, 'README.md has a ```js example under "Use it from your code"');
+  return m[1];
+})();
 
 const API_TS = `import { loadModel, sample, writePng, type SampleResult, type Image } from 'ldm-ts';
 const m = loadModel(process.argv[2]);
@@ -66,20 +65,17 @@ test('npm pack → npm install in a scratch project: import from .mjs and .ts, s
 
   const models = tinyModelsDir();
   const modelDir = path.join(models, 'digits');
-  const env = { LDM_MODELS_DIR: '' };
+  const env = { LDM_MODELS_DIR: path.join(work, 'no-models') };
 
-  // Plain JavaScript.
-  writeFileSync(path.join(proj, 'use.mjs'), API_MJS);
-  assert.ok(API_MJS.trim().split('\n').length <= 15);
-  const js = run(process.execPath, ['use.mjs', modelDir], proj, env);
+  // Plain JavaScript: the README's example, unchanged, with the embedded models of LDM_MODELS_DIR.
+  writeFileSync(path.join(proj, 'use.mjs'), README_JS);
+  assert.ok(README_JS.trim().split('\n').length <= 15, 'the example is at most 15 lines');
+  const js = run(process.execPath, ['use.mjs'], proj, { LDM_MODELS_DIR: models });
   assert.equal(js.code, 0, js.out);
-  const got = JSON.parse(js.stdout.trim().split('\n').at(-1)!);
-  assert.deepEqual(got.perImage, [{ seed: 5, classLabel: 3 }, { seed: 6, classLabel: 3 }]);
-  assert.equal(got.steps, 2, 'onStep ran once per step');
-  assert.equal(got.task, 'class');
-  assert.equal(got.seed, 42);
-  const im = readImage(path.join(proj, 'three-6.png'));
-  assert.equal(im.width, 32);
+  const steps = js.stdout.trim().split('\n');
+  assert.equal(steps.length, 20);
+  assert.equal(steps.at(-1), 'step 20/20');
+  for (const seed of [1, 2, 3, 4]) assert.equal(readImage(path.join(proj, `three-${seed}.png`)).width, 32);
 
   // TypeScript, checked against the installed .d.ts (one tsc run: use.ts is clean, bad.ts's wrong option type is
   // reported, so the types are real), compiled and run as JavaScript.
