@@ -12,7 +12,7 @@ import { ddimTimesteps } from '../diffusion/schedules.js';
 import { readYaml } from '../io/config.js';
 import { encodePng, makeGrid, readImage, type Image } from '../io/image.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { defaultModelName, embeddedModel } from '../loader/embedded.js';
+import { defaultModelName, embeddedModel, listModels } from '../loader/embedded.js';
 import { loadModel, ModelFilesError, resolveModelFiles, type LoadedModel } from '../loader/model.js';
 import * as tasks from '../tasks/index.js';
 import { formatOptions, num, one, parseArgs, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
@@ -198,9 +198,15 @@ function checkDDIMSteps(config: string, steps: number): void {
 
 /** The model argument: positional, --model or --ckpt (one of them), else the default embedded model. */
 function modelArg(p: ParsedArgs): string | undefined {
-  const given = [p.positional[0], one(p, 'model'), one(p, 'ckpt')].filter((x): x is string => x !== undefined);
-  if (given.length > 1) throw new UsageError(`give the model once (got ${given.join(', ')})`);
-  return given[0];
+  const given = ([[p.positional[0], 'model'], [one(p, 'model'), '--model'], [one(p, 'ckpt'), '--ckpt']] as const).filter(([v]) => v !== undefined);
+  if (given.length > 1) throw new UsageError(`give the model once (got ${given.map(([v]) => v).join(', ')})`);
+  if (!given.length) return undefined;
+  const [v, how] = given[0];
+  if (!existsSync(v!) && !embeddedModel(v!)) {
+    const names = listModels().map((m) => m.name);
+    throw new UsageError(`${how}: ${v} does not exist${how !== '--ckpt' && names.length ? ` and is not an embedded model (${names.join(', ')})` : ''}`);
+  }
+  return v;
 }
 
 function classList(p: ParsedArgs): number[] {

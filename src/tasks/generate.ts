@@ -147,14 +147,14 @@ export function sample(m: LatentDiffusion | LoadedModel, o: SampleOptions = {}):
   for (let c = 0; c < chunks && !cancelled; c++) {
     const lo = c * bs, hi = Math.min(total, lo + bs), k = hi - lo;
     const onStep: StepCallback | undefined = o.onStep && ((info) => o.onStep!({ ...info, step: c * info.total + info.step, total: chunks * info.total }));
-    const s: SamplingSettings = { sampler, steps, eta, scale, seed: seed + lo, onStep, xT: o.xT ? T.keep(T.contiguous(T.slice(o.xT, 0, lo, hi))) : undefined, schedule: o.schedule };
+    const xT = o.xT && chunks > 1 ? T.contiguous(T.slice(o.xT, 0, lo, hi)) : o.xT;
+    const s: SamplingSettings = { sampler, steps, eta, scale, seed: seed + lo, onStep, xT, schedule: o.schedule };
     // Everything but the latents (the decoded batch, the conditioning) is released before the next batch.
     let r: TaskResult | undefined;
     const kept = T.tidy(() => {
       r = run(model, task, o, s, k, init, inpaintImage, perClass.slice(lo, hi), perPrompt.slice(lo, hi));
       return { samples: r.samples, start: r.start };
     });
-    s.xT?.dispose();
     results.push(r!);
     samples.push(kept.samples);
     starts.push(kept.start);
