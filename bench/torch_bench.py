@@ -352,6 +352,9 @@ TRAIN_CONFIG = dict(in_channels=4, out_channels=4, model_channels=64, attention_
 CIN_CONFIG = dict(in_channels=3, out_channels=3, model_channels=192, attention_resolutions=[8, 4, 2], num_res_blocks=2,
                   channel_mult=[1, 2, 3, 5], num_heads=1, use_spatial_transformer=True, transformer_depth=1,
                   context_dim=512)  # cin256-v2
+SD_CONFIG = dict(in_channels=4, out_channels=4, model_channels=320, attention_resolutions=[4, 2, 1], num_res_blocks=2,
+                 channel_mult=[1, 2, 4, 4], num_heads=8, use_spatial_transformer=True, transformer_depth=1,
+                 context_dim=768)  # Stable Diffusion v1 (v1-inference.yaml; heads × ch/8 whatever legacy says)
 TRAIN_LR, TRAIN_WD = 1e-4, 1e-2
 
 
@@ -366,6 +369,13 @@ def case_unet_cin_fwd():
     torch.manual_seed(0)
     net = UNet(**CIN_CONFIG).eval()
     x, t, c = torch.randn(1, 3, 64, 64), torch.tensor([500]), torch.randn(1, 1, 512)
+    return lambda: net(x, t, c)
+
+
+def case_unet_sd_fwd():
+    torch.manual_seed(0)
+    net = UNet(**SD_CONFIG).eval()
+    x, t, c = torch.randn(2, 4, 64, 64), torch.tensor([500, 500]), torch.randn(2, 77, 768)
     return lambda: net(x, t, c)
 
 

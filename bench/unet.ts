@@ -4,6 +4,9 @@
 //                 64×64×3 latents, batch 1 (one sampling step)
 //   unet_cin_fwd  the UNet of cin256-v2 (401 M parameters; SpatialTransformers with one head, cross-attention
 //                 to the class embedding, context [1, 1, 512]), forward, 64×64×3 latents, batch 1
+//   unet_sd_fwd   the UNet of Stable Diffusion v1 (configs/stable-diffusion/v1-inference.yaml, 860 M parameters;
+//                 SpatialTransformers with 8 heads, cross-attention to a CLIP context [2, 77, 768]), forward,
+//                 64×64×4 latents (a 512×512 image), batch 2 (one guided sampling step)
 //   unet_train    one training step of a 64-channel latent UNet (channel_mult [1, 2, 4], attention at 16×16 and
 //                 8×8 and in the middle, 16 M parameters): forward, MSE on ε, backward, AdamW; 32×32×4 latents, batch 2
 //
@@ -34,6 +37,10 @@ export const UNET_CONFIG = {
 export const CIN_CONFIG = {
   in_channels: 3, out_channels: 3, model_channels: 192, attention_resolutions: [8, 4, 2], num_res_blocks: 2,
   channel_mult: [1, 2, 3, 5], num_heads: 1, use_spatial_transformer: true, transformer_depth: 1, context_dim: 512,
+};
+export const SD_CONFIG = {
+  in_channels: 4, out_channels: 4, model_channels: 320, attention_resolutions: [4, 2, 1], num_res_blocks: 2,
+  channel_mult: [1, 2, 4, 4], num_heads: 8, use_spatial_transformer: true, transformer_depth: 1, context_dim: 768, legacy: false,
 };
 export const TRAIN_CONFIG = {
   in_channels: 4, out_channels: 4, model_channels: 64, attention_resolutions: [4, 2], num_res_blocks: 2,
@@ -150,14 +157,14 @@ function checkTwins(python: string): void {
   checkTrainStep(python);
 }
 
-function forwardCase(name: string, what: string, cfg: Record<string, unknown>, context: boolean): BenchCase {
+function forwardCase(name: string, what: string, cfg: Record<string, unknown>, context: boolean, batch = 1, contextLen = 1): BenchCase {
   const c: BenchCase = {
     name, what, flops: 0, torch: [name],
     setup: () => {
       const model = unetFromParams({ image_size: 64, ...cfg }).eval();
       const gen = new T.Generator(3);
-      const x = T.keep(T.randn([1, 3, 64, 64], gen)), t = T.keep(T.tensor([500], [1]));
-      const ctx = context ? T.keep(T.randn([1, 1, cfg.context_dim as number], gen)) : null;
+      const x = T.keep(T.randn([batch, cfg.in_channels as number, 64, 64], gen)), t = T.keep(T.full([batch], 500));
+      const ctx = context ? T.keep(T.randn([batch, contextLen, cfg.context_dim as number], gen)) : null;
       const run = () => {
         T.noGrad(() => T.tidy(() => {
           model.forward(x, t, ctx);
@@ -203,6 +210,7 @@ export async function unetCases(): Promise<BenchCase[]> {
   const cases = [
     forwardCase('unet_fwd', 'UNet forward, celebahq-ldm-vq-4 config (%M M params), 1×3×64×64', UNET_CONFIG, false),
     forwardCase('unet_cin_fwd', 'UNet forward, cin256-v2 config (%M M params, cross-attn), 1×3×64×64', CIN_CONFIG, true),
+    forwardCase('unet_sd_fwd', 'UNet forward, SD v1 config (%M M params, cross-attn to 77×768), 2×4×64×64', SD_CONFIG, true, 2, 77),
     trainCase(),
   ];
   return cases.filter((c) => !only || only.includes(c.name));
