@@ -2,7 +2,7 @@
 // arrays in [-1, 1] with an optional class label per image, and batching them into tensors.
 //
 // The class of a generated image is read, in order, from: its PNG `parameters` text chunk (JSON as
-// `ldm sample` writes it: `class` / `class_label`, or `classes` — a list or a comma-separated string, one
+// `ldm sample` writes it: `classLabel`; also `class` / `class_label`, or `classes` — a list or a comma-separated string, one
 // label per image of the run — indexed by `index`); a parent folder named by an integer (`3/x.png`); a
 // `class<N>` / `class-<N>` / `class_<N>` part of the file name.
 
@@ -79,7 +79,7 @@ export function labelOfFile(root: string, rel: string): number | undefined {
 
 function labelFromParameters(p: Record<string, unknown>): number | undefined {
   const asInt = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined);
-  for (const k of ['class', 'class_label']) {
+  for (const k of ['classLabel', 'class', 'class_label']) {
     const v = asInt(p[k]);
     if (v !== undefined) return v;
   }
