@@ -115,7 +115,8 @@ const CASES: BenchCase[] = [
     },
     kernel: () => {
       const x = f32(randn([4, 128, 32, 32])), w = f32(randn([128, 128, 3, 3], 0.03)), b = f32(randn([128])), out = new Float32Array(4 * 128 * 1024);
-      return () => T.K.conv2dForward(x, 4, 128, 32, 32, w, 128, 3, 3, b, 1, 1, 1, 1, 32, 32, out);
+      const g = { N: 4, C: 128, H: 32, W: 32, O: 128, kh: 3, kw: 3, sh: 1, sw: 1, padTop: 1, padLeft: 1, OH: 32, OW: 32 };
+      return () => T.K.conv2dForward(g, x, w, b, out);
     },
   },
   {

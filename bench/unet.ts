@@ -60,17 +60,19 @@ function countFlops(fn: () => void): number {
     flops += 2 * g.M * g.N * g.K * g.batch;
     saved.gemm(g);
   };
-  K.conv2dForward = function (this: unknown, x, N, C, H, W, w, O, kh, kw, b, sh, sw, pt, pl, OH, OW, out) {
-    flops += 2 * N * O * C * kh * kw * OH * OW;
-    saved.conv2dForward.call(this, x, N, C, H, W, w, O, kh, kw, b, sh, sw, pt, pl, OH, OW, out);
+  const convFlops = (g: { N: number; O: number; C: number; kh: number; kw: number; OH: number; OW: number }) =>
+    2 * g.N * g.O * g.C * g.kh * g.kw * g.OH * g.OW;
+  K.conv2dForward = function (this: unknown, g, x, w, b, out) {
+    flops += convFlops(g);
+    saved.conv2dForward.call(this, g, x, w, b, out);
   };
-  K.conv2dBackwardInput = function (this: unknown, gy, N, C, H, W, w, O, kh, kw, sh, sw, pt, pl, OH, OW, gx) {
-    flops += 2 * N * O * C * kh * kw * OH * OW;
-    saved.conv2dBackwardInput.call(this, gy, N, C, H, W, w, O, kh, kw, sh, sw, pt, pl, OH, OW, gx);
+  K.conv2dBackwardInput = function (this: unknown, g, gy, w, gx) {
+    flops += convFlops(g);
+    saved.conv2dBackwardInput.call(this, g, gy, w, gx);
   };
-  K.conv2dBackwardWeight = function (this: unknown, x, gy, N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gw, gb) {
-    flops += 2 * N * O * C * kh * kw * OH * OW;
-    saved.conv2dBackwardWeight.call(this, x, gy, N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gw, gb);
+  K.conv2dBackwardWeight = function (this: unknown, g, x, gy, gw, gb) {
+    flops += convFlops(g);
+    saved.conv2dBackwardWeight.call(this, g, x, gy, gw, gb);
   };
   K.attentionForward = (q, k, v, B, Lq, Lk, D, Dv, scale, out, lse) => {
     flops += 2 * B * Lq * Lk * (D + Dv);

@@ -56,15 +56,28 @@ bool supported(const KernelTable* t) {
 
 // ---- argument helpers ------------------------------------------------------------------------------
 
+constexpr size_t kMaxArgs = 24;
+
+// Each kernel export's argument count, from the kernel list.
+namespace nargs {
+#define LDM_KERNEL_NARGS(name, jsArgs, params) \
+  constexpr size_t name = jsArgs;             \
+  static_assert(jsArgs <= kMaxArgs, #name ": too many arguments for Args");
+LDM_KERNELS(LDM_KERNEL_NARGS)
+#undef LDM_KERNEL_NARGS
+}  // namespace nargs
+
 struct Args {
   napi_env env;
-  napi_value argv[24];
-  size_t argc = 24;
+  napi_value argv[kMaxArgs];
+  size_t argc = kMaxArgs;
   const char* fn;
   bool failed = false;
 
-  Args(napi_env e, napi_callback_info info, const char* name) : env(e), fn(name) {
+  // `needArgs`: fewer arguments throw a TypeError before any is read.
+  Args(napi_env e, napi_callback_info info, const char* name, size_t needArgs = 0) : env(e), fn(name) {
     napi_get_cb_info(e, info, &argc, argv, nullptr, nullptr);
+    need(needArgs);
   }
   void fail(const char* kind, const char* msg) {
     if (failed) return;
@@ -180,7 +193,54 @@ struct Args {
   void need(size_t n) {
     if (argc < n) fail("type", "too few arguments");
   }
+  // A number property of the object argument i (named in errors as argument.key).
+  double prop(size_t i, const char* key) {
+    napi_valuetype t = napi_undefined;
+    if (i < argc) napi_typeof(env, argv[i], &t);
+    if (t != napi_object) {
+      fail("type", "expected an object argument");
+      return 0;
+    }
+    napi_value v;
+    double d = 0;
+    if (napi_get_named_property(env, argv[i], key, &v) != napi_ok || napi_get_value_double(env, v, &d) != napi_ok) {
+      char msg[96];
+      std::snprintf(msg, sizeof msg, "argument %zu: expected a number %s", i, key);
+      fail("type", msg);
+    }
+    return d;
+  }
+  idx_t propInteger(size_t i, const char* key, bool nonNegative) {
+    double v = prop(i, key);
+    if (failed) return 0;
+    if (v != std::floor(v) || std::fabs(v) > 9.0e15 || (nonNegative && v < 0)) {
+      char msg[96];
+      std::snprintf(msg, sizeof msg, "argument %zu: %s must be a%s integer", i, key, nonNegative ? " non-negative" : "n");
+      fail("range", msg);
+    }
+    return (idx_t)v;
+  }
+  // The convolution geometry object {N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW}.
+  ldm::ConvGeom convGeom(size_t i) {
+    ldm::ConvGeom g;
+    g.N = propInteger(i, "N", true), g.C = propInteger(i, "C", true), g.H = propInteger(i, "H", true);
+    g.W = propInteger(i, "W", true), g.O = propInteger(i, "O", true), g.kh = propInteger(i, "kh", true);
+    g.kw = propInteger(i, "kw", true), g.sh = propInteger(i, "sh", true), g.sw = propInteger(i, "sw", true);
+    g.padTop = propInteger(i, "padTop", false), g.padLeft = propInteger(i, "padLeft", false);
+    g.OH = propInteger(i, "OH", true), g.OW = propInteger(i, "OW", true);
+    if (!failed && (g.sh < 1 || g.sw < 1)) fail("range", "stride must be at least 1");
+    return g;
+  }
+  // The Adam step constants {beta1, beta2, eps, stepSize, bc2sqrt, l2, decay, sign}.
+  ldm::AdamHyper adamHyper(size_t i) {
+    ldm::AdamHyper h;
+    h.beta1 = prop(i, "beta1"), h.beta2 = prop(i, "beta2"), h.eps = prop(i, "eps"), h.stepSize = prop(i, "stepSize");
+    h.bc2sqrt = prop(i, "bc2sqrt"), h.l2 = prop(i, "l2"), h.decay = prop(i, "decay"), h.sign = prop(i, "sign");
+    return h;
+  }
 };
+
+#define LDM_ARGS(name) Args a(env, info, #name, nargs::name)
 
 napi_value undef(napi_env env) {
   napi_value u;
@@ -218,9 +278,8 @@ const float* stridedView(Args& a, size_t dataArg, size_t offArg, size_t strideAr
 // ---- entry points --------------------------------------------------------------------------------
 
 // gemm(transA, transB, M, N, K, alpha, A, aOff, lda, sA, B, bOff, ldb, sB, beta, C, cOff, ldc, sC, batch)
-napi_value Gemm(napi_env env, napi_callback_info info) {
-  Args a(env, info, "gemm");
-  a.need(20);
+napi_value gemmEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(gemm);
   ldm::GemmArgs g;
   g.transA = a.flag(0);
   g.transB = a.flag(1);
@@ -265,9 +324,8 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
 }
 
 // unary(op, x, xOff, xStrides, out, shape, p, q)
-napi_value Unary(napi_env env, napi_callback_info info) {
-  Args a(env, info, "unary");
-  a.need(8);
+napi_value unaryEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(unary);
   int op = (int)a.integer(0);
   idx_t shape[16], xs[16];
   int nd = a.intArray(5, shape, 16);
@@ -284,9 +342,8 @@ napi_value Unary(napi_env env, napi_callback_info info) {
 }
 
 // unaryBackward(op, x, y, g, out, p, q) — all contiguous, out.length elements
-napi_value UnaryBackward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "unaryBackward");
-  a.need(7);
+napi_value unaryBackwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(unaryBackward);
   int op = (int)a.integer(0);
   idx_t n = 0;
   float* out = a.f32(4, &n);
@@ -301,9 +358,8 @@ napi_value UnaryBackward(napi_env env, napi_callback_info info) {
 }
 
 // binary(op, a, aOff, aStrides, b, bOff, bStrides, out, shape)
-napi_value Binary(napi_env env, napi_callback_info info) {
-  Args a(env, info, "binary");
-  a.need(9);
+napi_value binaryEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(binary);
   int op = (int)a.integer(0);
   idx_t shape[16], as[16], bs[16];
   int nd = a.intArray(8, shape, 16);
@@ -320,9 +376,8 @@ napi_value Binary(napi_env env, napi_callback_info info) {
 }
 
 // where(c, cOff, cStrides, a, aOff, aStrides, b, bOff, bStrides, out, shape)
-napi_value Where(napi_env env, napi_callback_info info) {
-  Args a(env, info, "where");
-  a.need(11);
+napi_value whereEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(where);
   idx_t shape[16], cs[16], as[16], bs[16];
   int nd = a.intArray(10, shape, 16);
   if (a.failed) return nullptr;
@@ -338,9 +393,8 @@ napi_value Where(napi_env env, napi_callback_info info) {
 }
 
 // sum(x, outer, n, inner, out)
-napi_value Sum(napi_env env, napi_callback_info info) {
-  Args a(env, info, "sum");
-  a.need(5);
+napi_value sumEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(sum);
   idx_t outer = a.count(1), n = a.count(2), inner = a.count(3);
   const float* x = a.f32n(0, outer * n * inner);
   float* out = a.f32n(4, outer * inner);
@@ -349,69 +403,50 @@ napi_value Sum(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-// conv2dForward(x, N, C, H, W, w, O, kh, kw, bias|null, sh, sw, padTop, padLeft, OH, OW, out)
-napi_value Conv2dForward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "conv2dForward");
-  a.need(17);
-  ldm::ConvGeom g;
-  g.N = a.count(1), g.C = a.count(2), g.H = a.count(3), g.W = a.count(4);
-  g.O = a.count(6), g.kh = a.count(7), g.kw = a.count(8);
-  g.sh = a.count(10), g.sw = a.count(11), g.padTop = a.integer(12), g.padLeft = a.integer(13);
-  g.OH = a.count(14), g.OW = a.count(15);
+// conv2dForward(geom, x, w, bias|null, out) — geom = {N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW}
+napi_value conv2dForwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(conv2dForward);
+  const ldm::ConvGeom g = a.convGeom(0);
   if (a.failed) return nullptr;
-  if (g.sh < 1 || g.sw < 1) return a.fail("range", "stride must be at least 1"), nullptr;
-  const float* x = a.f32n(0, g.N * g.C * g.H * g.W);
-  const float* w = a.f32n(5, g.O * g.C * g.kh * g.kw);
-  const float* bias = a.f32n(9, g.O, true);
-  float* out = a.f32n(16, g.N * g.O * g.OH * g.OW);
+  const float* x = a.f32n(1, g.N * g.C * g.H * g.W);
+  const float* w = a.f32n(2, g.O * g.C * g.kh * g.kw);
+  const float* bias = a.f32n(3, g.O, true);
+  float* out = a.f32n(4, g.N * g.O * g.OH * g.OW);
   if (a.failed) return nullptr;
   if (g.N * g.O * g.OH * g.OW > 0) active->conv2dForward(g, x, w, bias, out);
   return undef(env);
 }
 
-// conv2dBackwardInput(gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx)
-napi_value Conv2dBackwardInput(napi_env env, napi_callback_info info) {
-  Args a(env, info, "conv2dBackwardInput");
-  a.need(16);
-  ldm::ConvGeom g;
-  g.N = a.count(1), g.C = a.count(2), g.H = a.count(3), g.W = a.count(4);
-  g.O = a.count(6), g.kh = a.count(7), g.kw = a.count(8);
-  g.sh = a.count(9), g.sw = a.count(10), g.padTop = a.integer(11), g.padLeft = a.integer(12);
-  g.OH = a.count(13), g.OW = a.count(14);
+// conv2dBackwardInput(geom, gy, w, gx)
+napi_value conv2dBackwardInputEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(conv2dBackwardInput);
+  const ldm::ConvGeom g = a.convGeom(0);
   if (a.failed) return nullptr;
-  if (g.sh < 1 || g.sw < 1) return a.fail("range", "stride must be at least 1"), nullptr;
-  const float* gy = a.f32n(0, g.N * g.O * g.OH * g.OW);
-  const float* w = a.f32n(5, g.O * g.C * g.kh * g.kw);
-  float* gx = a.f32n(15, g.N * g.C * g.H * g.W);
+  const float* gy = a.f32n(1, g.N * g.O * g.OH * g.OW);
+  const float* w = a.f32n(2, g.O * g.C * g.kh * g.kw);
+  float* gx = a.f32n(3, g.N * g.C * g.H * g.W);
   if (a.failed) return nullptr;
   if (g.N * g.C * g.H * g.W > 0) active->conv2dBackwardInput(g, gy, w, gx);
   return undef(env);
 }
 
-// conv2dBackwardWeight(x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb|null)
-napi_value Conv2dBackwardWeight(napi_env env, napi_callback_info info) {
-  Args a(env, info, "conv2dBackwardWeight");
-  a.need(17);
-  ldm::ConvGeom g;
-  g.N = a.count(2), g.C = a.count(3), g.H = a.count(4), g.W = a.count(5);
-  g.O = a.count(6), g.kh = a.count(7), g.kw = a.count(8);
-  g.sh = a.count(9), g.sw = a.count(10), g.padTop = a.integer(11), g.padLeft = a.integer(12);
-  g.OH = a.count(13), g.OW = a.count(14);
+// conv2dBackwardWeight(geom, x, gy, gw, gb|null)
+napi_value conv2dBackwardWeightEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(conv2dBackwardWeight);
+  const ldm::ConvGeom g = a.convGeom(0);
   if (a.failed) return nullptr;
-  if (g.sh < 1 || g.sw < 1) return a.fail("range", "stride must be at least 1"), nullptr;
-  const float* x = a.f32n(0, g.N * g.C * g.H * g.W);
-  const float* gy = a.f32n(1, g.N * g.O * g.OH * g.OW);
-  float* gw = a.f32n(15, g.O * g.C * g.kh * g.kw);
-  float* gb = a.f32n(16, g.O, true);
+  const float* x = a.f32n(1, g.N * g.C * g.H * g.W);
+  const float* gy = a.f32n(2, g.N * g.O * g.OH * g.OW);
+  float* gw = a.f32n(3, g.O * g.C * g.kh * g.kw);
+  float* gb = a.f32n(4, g.O, true);
   if (a.failed) return nullptr;
   active->conv2dBackwardWeight(g, x, gy, gw, gb);
   return undef(env);
 }
 
 // groupNormForward(x, N, C, HW, G, eps, gamma|null, beta|null, silu, out, mean, rstd)
-napi_value GroupNormForward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "groupNormForward");
-  a.need(12);
+napi_value groupNormForwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(groupNormForward);
   idx_t N = a.count(1), C = a.count(2), HW = a.count(3), G = a.count(4);
   float eps = (float)a.num(5);
   bool silu = a.flag(8);
@@ -429,9 +464,8 @@ napi_value GroupNormForward(napi_env env, napi_callback_info info) {
 }
 
 // groupNormBackward(x, gy, N, C, HW, G, gamma|null, beta|null, silu, mean, rstd, gx, ggamma|null, gbeta|null)
-napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "groupNormBackward");
-  a.need(14);
+napi_value groupNormBackwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(groupNormBackward);
   idx_t N = a.count(2), C = a.count(3), HW = a.count(4), G = a.count(5);
   bool silu = a.flag(8);
   if (a.failed) return nullptr;
@@ -451,9 +485,8 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
 }
 
 // layerNormForward(x, rows, cols, eps, gamma|null, beta|null, out, mean, rstd)
-napi_value LayerNormForward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "layerNormForward");
-  a.need(9);
+napi_value layerNormForwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(layerNormForward);
   idx_t rows = a.count(1), cols = a.count(2);
   float eps = (float)a.num(3);
   const float* x = a.f32n(0, rows * cols);
@@ -468,9 +501,8 @@ napi_value LayerNormForward(napi_env env, napi_callback_info info) {
 }
 
 // layerNormBackward(x, gy, rows, cols, gamma|null, mean, rstd, gx, ggamma|null, gbeta|null)
-napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "layerNormBackward");
-  a.need(10);
+napi_value layerNormBackwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(layerNormBackward);
   idx_t rows = a.count(2), cols = a.count(3);
   const float* x = a.f32n(0, rows * cols);
   const float* gy = a.f32n(1, rows * cols);
@@ -486,9 +518,8 @@ napi_value LayerNormBackward(napi_env env, napi_callback_info info) {
 }
 
 // softmaxForward(x, rows, cols, out, log)
-napi_value SoftmaxForward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "softmaxForward");
-  a.need(5);
+napi_value softmaxForwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(softmaxForward);
   idx_t rows = a.count(1), cols = a.count(2);
   const float* x = a.f32n(0, rows * cols);
   float* out = a.f32n(3, rows * cols);
@@ -499,9 +530,8 @@ napi_value SoftmaxForward(napi_env env, napi_callback_info info) {
 }
 
 // softmaxBackward(y, gy, rows, cols, gx, log)
-napi_value SoftmaxBackward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "softmaxBackward");
-  a.need(6);
+napi_value softmaxBackwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(softmaxBackward);
   idx_t rows = a.count(2), cols = a.count(3);
   const float* y = a.f32n(0, rows * cols);
   const float* gy = a.f32n(1, rows * cols);
@@ -513,9 +543,8 @@ napi_value SoftmaxBackward(napi_env env, napi_callback_info info) {
 }
 
 // attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse)
-napi_value AttentionForward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "attentionForward");
-  a.need(11);
+napi_value attentionForwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(attentionForward);
   idx_t B = a.count(3), Lq = a.count(4), Lk = a.count(5), D = a.count(6), Dv = a.count(7);
   float scale = (float)a.num(8);
   const float* q = a.f32n(0, B * Lq * D);
@@ -529,9 +558,8 @@ napi_value AttentionForward(napi_env env, napi_callback_info info) {
 }
 
 // attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv)
-napi_value AttentionBackward(napi_env env, napi_callback_info info) {
-  Args a(env, info, "attentionBackward");
-  a.need(15);
+napi_value attentionBackwardEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(attentionBackward);
   idx_t B = a.count(6), Lq = a.count(7), Lk = a.count(8), D = a.count(9), Dv = a.count(10);
   float scale = (float)a.num(11);
   const float* q = a.f32n(0, B * Lq * D);
@@ -550,8 +578,8 @@ napi_value AttentionBackward(napi_env env, napi_callback_info info) {
 
 // upsampleNearestForward(x, NC, H, W, s, out) / upsampleNearestBackward(gy, NC, H, W, s, gx)
 napi_value UpsampleNearest(napi_env env, napi_callback_info info, bool backward) {
-  Args a(env, info, backward ? "upsampleNearestBackward" : "upsampleNearestForward");
-  a.need(6);
+  Args a(env, info, backward ? "upsampleNearestBackward" : "upsampleNearestForward",
+         backward ? nargs::upsampleNearestBackward : nargs::upsampleNearestForward);
   idx_t NC = a.count(1), H = a.count(2), W = a.count(3), s = a.count(4);
   if (a.failed) return nullptr;
   if (s < 1) return a.fail("range", "scale must be at least 1"), nullptr;
@@ -562,13 +590,13 @@ napi_value UpsampleNearest(napi_env env, napi_callback_info info, bool backward)
   if (small > 0) (backward ? active->upsampleNearestBackward : active->upsampleNearestForward)(src, NC, H, W, s, dst);
   return undef(env);
 }
-napi_value UpsampleNearestForward(napi_env env, napi_callback_info info) { return UpsampleNearest(env, info, false); }
-napi_value UpsampleNearestBackward(napi_env env, napi_callback_info info) { return UpsampleNearest(env, info, true); }
+napi_value upsampleNearestForwardEntry(napi_env env, napi_callback_info info) { return UpsampleNearest(env, info, false); }
+napi_value upsampleNearestBackwardEntry(napi_env env, napi_callback_info info) { return UpsampleNearest(env, info, true); }
 
 // avgPool2dForward(x, NC, H, W, k, stride, OH, OW, out) / avgPool2dBackward(gy, NC, H, W, k, stride, OH, OW, gx)
 napi_value AvgPool2d(napi_env env, napi_callback_info info, bool backward) {
-  Args a(env, info, backward ? "avgPool2dBackward" : "avgPool2dForward");
-  a.need(9);
+  Args a(env, info, backward ? "avgPool2dBackward" : "avgPool2dForward",
+         backward ? nargs::avgPool2dBackward : nargs::avgPool2dForward);
   idx_t NC = a.count(1), H = a.count(2), W = a.count(3), k = a.count(4), st = a.count(5), OH = a.count(6), OW = a.count(7);
   if (a.failed) return nullptr;
   if (k < 1 || st < 1) return a.fail("range", "kernel and stride must be at least 1"), nullptr;
@@ -587,13 +615,13 @@ napi_value AvgPool2d(napi_env env, napi_callback_info info, bool backward) {
   }
   return undef(env);
 }
-napi_value AvgPool2dForward(napi_env env, napi_callback_info info) { return AvgPool2d(env, info, false); }
-napi_value AvgPool2dBackward(napi_env env, napi_callback_info info) { return AvgPool2d(env, info, true); }
+napi_value avgPool2dForwardEntry(napi_env env, napi_callback_info info) { return AvgPool2d(env, info, false); }
+napi_value avgPool2dBackwardEntry(napi_env env, napi_callback_info info) { return AvgPool2d(env, info, true); }
 
 // bilinearForward(x, NC, H, W, OH, OW, scaleH, scaleW, out) / bilinearBackward(gy, NC, H, W, OH, OW, scaleH, scaleW, gx)
 napi_value Bilinear(napi_env env, napi_callback_info info, bool backward) {
-  Args a(env, info, backward ? "bilinearBackward" : "bilinearForward");
-  a.need(9);
+  Args a(env, info, backward ? "bilinearBackward" : "bilinearForward",
+         backward ? nargs::bilinearBackward : nargs::bilinearForward);
   idx_t NC = a.count(1), H = a.count(2), W = a.count(3), OH = a.count(4), OW = a.count(5);
   double scaleH = a.num(6), scaleW = a.num(7);
   if (a.failed) return nullptr;
@@ -612,13 +640,12 @@ napi_value Bilinear(napi_env env, napi_callback_info info, bool backward) {
   }
   return undef(env);
 }
-napi_value BilinearForward(napi_env env, napi_callback_info info) { return Bilinear(env, info, false); }
-napi_value BilinearBackward(napi_env env, napi_callback_info info) { return Bilinear(env, info, true); }
+napi_value bilinearForwardEntry(napi_env env, napi_callback_info info) { return Bilinear(env, info, false); }
+napi_value bilinearBackwardEntry(napi_env env, napi_callback_info info) { return Bilinear(env, info, true); }
 
 // extreme(x, outer, n, inner, out, idx, isMax)
-napi_value Extreme(napi_env env, napi_callback_info info) {
-  Args a(env, info, "extreme");
-  a.need(7);
+napi_value extremeEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(extreme);
   idx_t outer = a.count(1), n = a.count(2), inner = a.count(3);
   bool isMax = a.flag(6);
   if (a.failed) return nullptr;
@@ -632,14 +659,11 @@ napi_value Extreme(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-// adamUpdate(w, wOff, grad, m, v, vmax|null, n, beta1, beta2, eps, stepSize, bc2sqrt, l2, decay, sign)
-napi_value AdamUpdate(napi_env env, napi_callback_info info) {
-  Args a(env, info, "adamUpdate");
-  a.need(15);
+// adamUpdate(w, wOff, grad, m, v, vmax|null, n, hyper) — hyper = {beta1, beta2, eps, stepSize, bc2sqrt, l2, decay, sign}
+napi_value adamUpdateEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(adamUpdate);
   idx_t wOff = a.count(1), n = a.count(6);
-  ldm::AdamHyper h;
-  h.beta1 = a.num(7), h.beta2 = a.num(8), h.eps = a.num(9), h.stepSize = a.num(10), h.bc2sqrt = a.num(11);
-  h.l2 = a.num(12), h.decay = a.num(13), h.sign = a.num(14);
+  const ldm::AdamHyper h = a.adamHyper(7);
   float* w = a.f32n(0, wOff + n);
   const float* g = a.f32n(2, n);
   float* m = a.f32n(3, n);
@@ -675,7 +699,7 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-// info() → { isa, threads, isas: [names this CPU can run] }
+// info() → { isa, threads, isas: [names this CPU can run], kernels: [names], args: { name: argument count } }
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value o, s, n, arr;
   napi_create_object(env, &o);
@@ -693,48 +717,32 @@ napi_value Info(napi_env env, napi_callback_info) {
     napi_set_element(env, arr, k++, e);
   }
   napi_set_named_property(env, o, "isas", arr);
-  // The kernels this build implements (entries of the active table that are present).
+  // The kernels this build implements (entries of the active table that are present), and the argument
+  // count of each export.
   const KernelTable* t = active;
   struct {
     const char* name;
     bool present;
+    size_t args;
   } ks[] = {
-      {"gemm", t->gemm != nullptr},
-      {"unary", t->unary != nullptr},
-      {"unaryBackward", t->unaryBackward != nullptr},
-      {"binary", t->binary != nullptr},
-      {"where", t->where != nullptr},
-      {"sum", t->sum != nullptr},
-      {"conv2dForward", t->conv2dForward != nullptr},
-      {"conv2dBackwardInput", t->conv2dBackwardInput != nullptr},
-      {"conv2dBackwardWeight", t->conv2dBackwardWeight != nullptr},
-      {"groupNormForward", t->groupNormForward != nullptr},
-      {"groupNormBackward", t->groupNormBackward != nullptr},
-      {"layerNormForward", t->layerNormForward != nullptr},
-      {"layerNormBackward", t->layerNormBackward != nullptr},
-      {"softmaxForward", t->softmaxForward != nullptr},
-      {"softmaxBackward", t->softmaxBackward != nullptr},
-      {"attentionForward", t->attentionForward != nullptr},
-      {"attentionBackward", t->attentionBackward != nullptr},
-      {"upsampleNearestForward", t->upsampleNearestForward != nullptr},
-      {"upsampleNearestBackward", t->upsampleNearestBackward != nullptr},
-      {"avgPool2dForward", t->avgPool2dForward != nullptr},
-      {"avgPool2dBackward", t->avgPool2dBackward != nullptr},
-      {"bilinearForward", t->bilinearForward != nullptr},
-      {"bilinearBackward", t->bilinearBackward != nullptr},
-      {"extreme", t->extreme != nullptr},
-      {"adamUpdate", t->adamUpdate != nullptr},
+#define LDM_KERNEL_INFO(name, jsArgs, params) {#name, t->name != nullptr, jsArgs},
+      LDM_KERNELS(LDM_KERNEL_INFO)
+#undef LDM_KERNEL_INFO
   };
-  napi_value karr;
+  napi_value karr, args;
   napi_create_array(env, &karr);
+  napi_create_object(env, &args);
   k = 0;
   for (auto& e : ks) {
     if (!e.present) continue;
-    napi_value sv;
+    napi_value sv, nv;
     napi_create_string_utf8(env, e.name, NAPI_AUTO_LENGTH, &sv);
     napi_set_element(env, karr, k++, sv);
+    napi_create_uint32(env, (uint32_t)e.args, &nv);
+    napi_set_named_property(env, args, e.name, nv);
   }
   napi_set_named_property(env, o, "kernels", karr);
+  napi_set_named_property(env, o, "args", args);
   return o;
 }
 
@@ -767,31 +775,9 @@ NAPI_MODULE_INIT() {
     const char* name;
     napi_callback cb;
   } fns[] = {
-      {"gemm", Gemm},
-      {"unary", Unary},
-      {"unaryBackward", UnaryBackward},
-      {"binary", Binary},
-      {"where", Where},
-      {"sum", Sum},
-      {"conv2dForward", Conv2dForward},
-      {"conv2dBackwardInput", Conv2dBackwardInput},
-      {"conv2dBackwardWeight", Conv2dBackwardWeight},
-      {"groupNormForward", GroupNormForward},
-      {"groupNormBackward", GroupNormBackward},
-      {"layerNormForward", LayerNormForward},
-      {"layerNormBackward", LayerNormBackward},
-      {"softmaxForward", SoftmaxForward},
-      {"softmaxBackward", SoftmaxBackward},
-      {"attentionForward", AttentionForward},
-      {"attentionBackward", AttentionBackward},
-      {"upsampleNearestForward", UpsampleNearestForward},
-      {"upsampleNearestBackward", UpsampleNearestBackward},
-      {"avgPool2dForward", AvgPool2dForward},
-      {"avgPool2dBackward", AvgPool2dBackward},
-      {"bilinearForward", BilinearForward},
-      {"bilinearBackward", BilinearBackward},
-      {"extreme", Extreme},
-      {"adamUpdate", AdamUpdate},
+#define LDM_KERNEL_EXPORT(name, jsArgs, params) {#name, name##Entry},
+      LDM_KERNELS(LDM_KERNEL_EXPORT)
+#undef LDM_KERNEL_EXPORT
       {"setIsa", SetIsa},
       {"setThreads", SetThreads},
       {"info", Info},

@@ -1,9 +1,11 @@
-// Shared declarations of the native kernel library: the kernel table each ISA build fills in, and the
-// thread pool every kernel parallelises with. Compiled into every translation unit, so it holds only
+// Shared declarations of the native kernel library: the kernel table each ISA build fills in (its entries
+// are listed once, in kernel_list.h), and the thread pool every kernel parallelises with. Compiled into every translation unit, so it holds only
 // declarations and plain structs (no inline code that could differ between ISA builds).
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
+#include "kernel_list.h"
 
 namespace ldm {
 
@@ -42,47 +44,12 @@ struct AdamHyper {
   double beta1, beta2, eps, stepSize, bc2sqrt, l2, decay, sign;
 };
 
+// One entry per kernel of native/kernel_list.h, in that order.
 struct KernelTable {
   const char* name;
-  void (*gemm)(const GemmArgs& g);
-  void (*unary)(int op, float p, float q, const float* x, const idx_t* xs, float* out, const idx_t* shape, int nd);
-  void (*unaryBackward)(int op, float p, float q, const float* x, const float* y, const float* g, float* out, idx_t n);
-  void (*binary)(int op, const float* a, const idx_t* as, const float* b, const idx_t* bs, float* out,
-                 const idx_t* shape, int nd);
-  void (*where)(const float* c, const idx_t* cs, const float* a, const idx_t* as, const float* b, const idx_t* bs,
-                float* out, const idx_t* shape, int nd);
-  void (*sum)(const float* x, idx_t outer, idx_t n, idx_t inner, float* out);
-  void (*conv2dForward)(const ConvGeom& g, const float* x, const float* w, const float* bias, float* out);
-  void (*conv2dBackwardInput)(const ConvGeom& g, const float* gy, const float* w, float* gx);
-  void (*conv2dBackwardWeight)(const ConvGeom& g, const float* x, const float* gy, float* gw, float* gb);
-  void (*groupNormForward)(const float* x, idx_t N, idx_t C, idx_t HW, idx_t G, float eps, const float* gamma,
-                           const float* beta, bool silu, float* out, float* mean, float* rstd);
-  void (*groupNormBackward)(const float* x, const float* gy, idx_t N, idx_t C, idx_t HW, idx_t G, const float* gamma,
-                            const float* beta, bool silu, const float* mean, const float* rstd, float* gx,
-                            float* ggamma, float* gbeta);
-  void (*layerNormForward)(const float* x, idx_t rows, idx_t cols, float eps, const float* gamma, const float* beta,
-                           float* out, float* mean, float* rstd);
-  void (*layerNormBackward)(const float* x, const float* gy, idx_t rows, idx_t cols, const float* gamma,
-                            const float* mean, const float* rstd, float* gx, float* ggamma, float* gbeta);
-  void (*softmaxForward)(const float* x, idx_t rows, idx_t cols, float* out, bool log);
-  void (*softmaxBackward)(const float* y, const float* gy, idx_t rows, idx_t cols, float* gx, bool log);
-  void (*attentionForward)(const float* q, const float* k, const float* v, idx_t B, idx_t Lq, idx_t Lk, idx_t D,
-                           idx_t Dv, float scale, float* out, float* lse);
-  void (*attentionBackward)(const float* q, const float* k, const float* v, const float* out, const float* gout,
-                            const float* lse, idx_t B, idx_t Lq, idx_t Lk, idx_t D, idx_t Dv, float scale, float* gq,
-                            float* gk, float* gv);
-  void (*upsampleNearestForward)(const float* x, idx_t NC, idx_t H, idx_t W, idx_t s, float* out);
-  void (*upsampleNearestBackward)(const float* gy, idx_t NC, idx_t H, idx_t W, idx_t s, float* gx);
-  void (*avgPool2dForward)(const float* x, idx_t NC, idx_t H, idx_t W, idx_t k, idx_t stride, idx_t OH, idx_t OW,
-                           float* out);
-  void (*avgPool2dBackward)(const float* gy, idx_t NC, idx_t H, idx_t W, idx_t k, idx_t stride, idx_t OH, idx_t OW,
-                            float* gx);
-  void (*bilinearForward)(const float* x, idx_t NC, idx_t H, idx_t W, idx_t OH, idx_t OW, double scaleH,
-                          double scaleW, float* out);
-  void (*bilinearBackward)(const float* gy, idx_t NC, idx_t H, idx_t W, idx_t OH, idx_t OW, double scaleH,
-                           double scaleW, float* gx);
-  void (*extreme)(const float* x, idx_t outer, idx_t n, idx_t inner, float* out, std::int32_t* idx, bool isMax);
-  void (*adamUpdate)(float* w, const float* grad, float* m, float* v, float* vmax, idx_t n, const AdamHyper& h);
+#define LDM_KERNEL_FIELD(name, jsArgs, params) void(*name) params;
+  LDM_KERNELS(LDM_KERNEL_FIELD)
+#undef LDM_KERNEL_FIELD
 };
 
 // ---- thread pool (threadpool.cc) ----

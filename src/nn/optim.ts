@@ -6,7 +6,6 @@
 // leaves views of graph tensors); they are read through T.contiguousData.
 
 import * as T from '../engine/index.js';
-import { nativeAdamUpdate } from '../engine/kernels/native.js';
 
 type FloatArray = Float32Array | Float64Array;
 type Hyper = Record<string, number | boolean>;
@@ -247,31 +246,8 @@ function adamUpdate(p: T.Tensor, w: FloatArray, grad: FloatArray, st: ParamState
   const bc2sqrt = Math.sqrt(1 - Math.pow(beta2, t));
   const stepSize = lr / bc1;
   const sign = o.maximize ? -1 : 1;
-  const off = p.offset, n = p.size;
-  // float32 state: the native fused update (same arithmetic in double, bit-identical results).
-  const fused = w instanceof Float32Array && grad instanceof Float32Array && m instanceof Float32Array && v instanceof Float32Array &&
-    (vmax === null || vmax instanceof Float32Array) ? nativeAdamUpdate() : null;
-  if (fused) {
-    fused(w as Float32Array, off, grad as Float32Array, m as Float32Array, v as Float32Array, vmax as Float32Array | null, n,
-      beta1, beta2, eps, stepSize, bc2sqrt, l2, decay, sign);
-    return;
-  }
-  for (let i = 0; i < n; i++) {
-    let wi = w[off + i];
-    const g = sign * grad[i] + l2 * wi;
-    wi *= decay;
-    const mi = beta1 * m[i] + (1 - beta1) * g;
-    const vi = beta2 * v[i] + (1 - beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    let vd = v[i]; // as stored (rounded to the state's type), like PyTorch
-    if (vmax) {
-      if (vmax[i] < vd) vmax[i] = vd;
-      vd = vmax[i];
-    }
-    const denom = Math.sqrt(vd) / bc2sqrt + eps;
-    w[off + i] = wi - stepSize * (m[i] / denom);
-  }
+  // The kernel table's fused update (native for float32 parameters and state, bit-identical to the reference loop).
+  T.K.adamUpdate(w, p.offset, grad, m, v, vmax, p.size, { beta1, beta2, eps, stepSize, bc2sqrt, l2, decay, sign });
 }
 
 /** torch.optim.Adam (weight_decay is L2: added to the gradient). Options: lr, betas, eps, weight_decay, amsgrad. */

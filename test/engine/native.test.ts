@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/engine/index.js';
-import { backendName, tsKernels, useReferenceKernels } from '../../src/engine/kernels/index.js';
-import { nativeAdamUpdate, nativeAddon, nativeAvailable, nativeLoadError, useNativeKernels, type NativeAddon } from '../../src/engine/kernels/native.js';
+import { backendName, K, tsKernels, useReferenceKernels } from '../../src/engine/kernels/index.js';
+import { nativeAddon, nativeAvailable, nativeLoadError, useNativeKernels, type NativeAddon } from '../../src/engine/kernels/native.js';
 import { Adam, AdamW, Parameter, type Optimizer } from '../../src/nn/index.js';
 
 const required = process.env.CI === 'true' || process.env.LDM_REQUIRE_NATIVE === '1';
@@ -328,30 +328,31 @@ test('native conv2d forward / backward input / backward weight vs the reference'
       const { N, C, H, W, O, kh, kw, sh, sw, pt, pl } = c;
       const OH = Math.floor((H + pt + c.pb - kh) / sh) + 1, OW = Math.floor((W + pl + c.pr - kw) / sw) + 1;
       const what = `conv[${isa}] ${JSON.stringify(c)}`;
+      const g = { N, C, H, W, O, kh, kw, sh, sw, padTop: pt, padLeft: pl, OH, OW };
       const x = rand32(N * C * H * W, seed++), w = rand32(O * C * kh * kw, seed++), b = c.bias ? rand32(O, seed++) : null;
       const gy = rand32(N * O * OH * OW, seed++);
       const abs = (a: Float32Array) => f64(a).map(Math.abs);
       // forward
       const ref = new Float64Array(N * O * OH * OW), bound = new Float64Array(N * O * OH * OW);
-      tsKernels.conv2dForward(f64(x), N, C, H, W, f64(w), O, kh, kw, b && f64(b), sh, sw, pt, pl, OH, OW, ref);
-      tsKernels.conv2dForward(abs(x), N, C, H, W, abs(w), O, kh, kw, b && abs(b), sh, sw, pt, pl, OH, OW, bound);
+      tsKernels.conv2dForward(g, f64(x), f64(w), b && f64(b), ref);
+      tsKernels.conv2dForward(g, abs(x), abs(w), b && abs(b), bound);
       const out = new Float32Array(N * O * OH * OW).fill(NaN);
-      n.conv2dForward(x, N, C, H, W, w, O, kh, kw, b, sh, sw, pt, pl, OH, OW, out);
+      n.conv2dForward(g, x, w, b, out);
       close(out, ref, `${what} forward`, 2e-6, 1e-6, bound);
       // backward input
       const gxRef = new Float64Array(N * C * H * W), gxBound = new Float64Array(N * C * H * W);
-      tsKernels.conv2dBackwardInput(f64(gy), N, C, H, W, f64(w), O, kh, kw, sh, sw, pt, pl, OH, OW, gxRef);
-      tsKernels.conv2dBackwardInput(abs(gy), N, C, H, W, abs(w), O, kh, kw, sh, sw, pt, pl, OH, OW, gxBound);
+      tsKernels.conv2dBackwardInput(g, f64(gy), f64(w), gxRef);
+      tsKernels.conv2dBackwardInput(g, abs(gy), abs(w), gxBound);
       const gx = new Float32Array(N * C * H * W).fill(NaN);
-      n.conv2dBackwardInput(gy, N, C, H, W, w, O, kh, kw, sh, sw, pt, pl, OH, OW, gx);
+      n.conv2dBackwardInput(g, gy, w, gx);
       close(gx, gxRef, `${what} backward input`, 2e-6, 1e-6, gxBound);
       // backward weight (+ bias)
       const gwRef = new Float64Array(O * C * kh * kw), gwBound = new Float64Array(O * C * kh * kw);
       const gbRef = new Float64Array(O), gbBound = new Float64Array(O);
-      tsKernels.conv2dBackwardWeight(f64(x), f64(gy), N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gwRef, gbRef);
-      tsKernels.conv2dBackwardWeight(abs(x), abs(gy), N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gwBound, gbBound);
+      tsKernels.conv2dBackwardWeight(g, f64(x), f64(gy), gwRef, gbRef);
+      tsKernels.conv2dBackwardWeight(g, abs(x), abs(gy), gwBound, gbBound);
       const gw = new Float32Array(O * C * kh * kw).fill(NaN), gb = new Float32Array(O).fill(NaN);
-      n.conv2dBackwardWeight(x, gy, N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gw, c.bias ? gb : null);
+      n.conv2dBackwardWeight(g, x, gy, gw, c.bias ? gb : null);
       close(gw, gwRef, `${what} backward weight`, 2e-6, 1e-6, gwBound);
       if (c.bias) close(gb, gbRef, `${what} backward bias`, 2e-6, 1e-6, gbBound);
     }
@@ -630,11 +631,11 @@ test('native Adam / AdamW update is bit-identical to the TypeScript loop (amsgra
     let seed = 9500;
     for (const [name, make] of configs) {
       useReferenceKernels();
-      assert.equal(nativeAdamUpdate(), null, 'reference kernels keep the TypeScript loop');
+      assert.equal(K.adamUpdate, tsKernels.adamUpdate, 'reference kernels keep the TypeScript loop');
       const ref = run(make, seed);
       useNativeKernels();
       eachIsa((_n, isa) => {
-        assert.notEqual(nativeAdamUpdate(), null, 'native kernels use the fused update');
+        assert.notEqual(K.adamUpdate, tsKernels.adamUpdate, 'native kernels use the fused update');
         const got = run(make, seed);
         assert.equal(got.length, ref.length);
         got.forEach((g, k) => assert.deepEqual(bits(g), bits(ref[k]), `${name}[${isa}]: array ${k} differs from the TypeScript loop`));
@@ -647,6 +648,55 @@ test('native Adam / AdamW update is bit-identical to the TypeScript loop (amsgra
   }
   const n = nativeAddon();
   const a = new Float32Array(8);
-  assert.throws(() => n.adamUpdate(a, 1, a, a, a, null, 8, 0.9, 0.999, 1e-8, 1e-3, 1, 0, 1, 1), RangeError);
-  assert.throws(() => n.adamUpdate(a, 0, a, new Float32Array(7), a, null, 8, 0.9, 0.999, 1e-8, 1e-3, 1, 0, 1, 1), RangeError);
+  const h = { beta1: 0.9, beta2: 0.999, eps: 1e-8, stepSize: 1e-3, bc2sqrt: 1, l2: 0, decay: 1, sign: 1 };
+  assert.throws(() => n.adamUpdate(a, 1, a, a, a, null, 8, h), RangeError);
+  assert.throws(() => n.adamUpdate(a, 0, a, new Float32Array(7), a, null, 8, h), RangeError);
+  const { eps: _eps, ...noEps } = h;
+  assert.throws(() => n.adamUpdate(a, 0, a, a, a, null, 8, noEps as typeof h), /adamUpdate: argument 7: expected a number eps/);
+});
+
+// ---- the kernel list ------------------------------------------------------------------------------------
+
+test('the addon exports every kernel of its list (native/kernel_list.h) with its argument count; K uses them', { skip }, () => {
+  const n = nativeAddon();
+  const { kernels, args } = n.info();
+  assert.ok(kernels.length >= 25, `only ${kernels.length} kernels listed`);
+  assert.deepEqual(Object.keys(args), kernels);
+  const raw = n as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const k of kernels) {
+    assert.equal(typeof raw[k], 'function', `${k} is listed but not exported`);
+    assert.ok(Number.isInteger(args[k]) && args[k] > 0, `${k}: argument count ${args[k]}`);
+    // One argument short is refused before anything is read.
+    assert.throws(() => raw[k](...new Array(args[k] - 1).fill(0)), new RegExp(`^TypeError: ldm native ${k}: too few arguments$`));
+  }
+  assert.deepEqual([args.gemm, args.conv2dForward, args.conv2dBackwardInput, args.conv2dBackwardWeight, args.adamUpdate], [20, 5, 4, 5, 8]);
+  // With the native backend, every table entry that has a native kernel (or rides on one) is the native one.
+  const wasNative = backendName() === 'native';
+  try {
+    useNativeKernels();
+    const rides: Record<string, string> = { copyStrided: 'unary', logSoftmaxForward: 'softmaxForward', logSoftmaxBackward: 'softmaxBackward' };
+    for (const name of Object.keys(tsKernels) as (keyof typeof tsKernels)[]) {
+      const native = kernels.includes(rides[name] ?? name);
+      assert.equal(K[name] !== tsKernels[name], native, `K.${name} ${native ? 'should' : 'should not'} be the native kernel`);
+    }
+  } finally {
+    if (!wasNative) useReferenceKernels();
+  }
+});
+
+test('native conv2d: the geometry object is checked field by field before any buffer is read', { skip }, () => {
+  const n = nativeAddon();
+  const g = { N: 1, C: 2, H: 4, W: 4, O: 3, kh: 3, kw: 3, sh: 1, sw: 1, padTop: 1, padLeft: 1, OH: 4, OW: 4 };
+  const x = rand32(32, 1), w = rand32(54, 2), out = new Float32Array(48);
+  n.conv2dForward(g, x, w, null, out);
+  const ref = new Float64Array(48);
+  tsKernels.conv2dForward(g, f64(x), f64(w), null, ref);
+  close(out, ref, 'conv via geometry object', 2e-6, 1e-6);
+  const { OW: _ow, ...noOW } = g;
+  assert.throws(() => n.conv2dForward(noOW as typeof g, x, w, null, out), /^TypeError: ldm native conv2dForward: argument 0: expected a number OW$/);
+  assert.throws(() => n.conv2dForward({ ...g, N: -1 }, x, w, null, out), /N must be a non-negative integer/);
+  assert.throws(() => n.conv2dForward({ ...g, kh: 2.5 }, x, w, null, out), /kh must be a non-negative integer/);
+  assert.throws(() => n.conv2dBackwardInput({ ...g, sw: 0 }, out, w, x), /stride must be at least 1/);
+  assert.throws(() => n.conv2dBackwardWeight({ ...g, OH: 5 }, x, out, w, null), /argument 2 holds 48 elements, needs 60/);
+  assert.throws(() => n.conv2dForward(null as unknown as typeof g, x, w, null, out), /expected an object argument/);
 });

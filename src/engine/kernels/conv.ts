@@ -36,8 +36,14 @@ export function setConvColumnBudget(elements: number): number {
   return old;
 }
 
-interface Geometry {
-  C: number; H: number; W: number; kh: number; kw: number;
+/**
+ * The geometry of one convolution, passed as one object through the op, the kernel table and the native
+ * addon (native/common.h's ConvGeom has the same fields): batch N, input channels C and size H × W, output
+ * channels O, kernel kh × kw, strides sh, sw, top/left padding (bottom/right padding is implied by the
+ * output size OH × OW).
+ */
+export interface ConvGeometry {
+  N: number; C: number; H: number; W: number; O: number; kh: number; kw: number;
   sh: number; sw: number; padTop: number; padLeft: number; OH: number; OW: number;
 }
 
@@ -45,12 +51,12 @@ function alloc(like: FloatArray, n: number): FloatArray {
   return like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
 }
 
-function rowsPerBlock(g: Geometry): number {
+function rowsPerBlock(g: ConvGeometry): number {
   const ckk = g.C * g.kh * g.kw;
   return Math.max(1, Math.min(g.OH, Math.floor(colBudget / Math.max(1, ckk * g.OW))));
 }
 
-function isPointwise(g: Geometry): boolean {
+function isPointwise(g: ConvGeometry): boolean {
   return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.padTop === 0 && g.padLeft === 0 && g.OH === g.H && g.OW === g.W;
 }
 
@@ -58,7 +64,7 @@ function isPointwise(g: Geometry): boolean {
  * col[(c·kh + i)·kw + j, (oh − oh0)·OW + ow] = x[n, c, oh·sh − padTop + i, ow·sw − padLeft + j] (0 outside),
  * for output rows oh0 ≤ oh < oh0 + rows. When `transposed`, col is stored as [rows·OW, C·kh·kw] instead.
  */
-function im2col(x: FloatArray, xOff: number, g: Geometry, oh0: number, rows: number, col: FloatArray, transposed: boolean): void {
+function im2col(x: FloatArray, xOff: number, g: ConvGeometry, oh0: number, rows: number, col: FloatArray, transposed: boolean): void {
   const { C, H, W, kh, kw, sh, sw, padTop, padLeft, OW } = g;
   const P = rows * OW;
   const ckk = C * kh * kw;
@@ -85,7 +91,7 @@ function im2col(x: FloatArray, xOff: number, g: Geometry, oh0: number, rows: num
 }
 
 /** Inverse of im2col: gx[n, c, ih, iw] += col[...] for the block of output rows (col is [C·kh·kw, rows·OW]). */
-function col2im(col: FloatArray, g: Geometry, oh0: number, rows: number, gx: FloatArray, gxOff: number): void {
+function col2im(col: FloatArray, g: ConvGeometry, oh0: number, rows: number, gx: FloatArray, gxOff: number): void {
   const { C, H, W, kh, kw, sh, sw, padTop, padLeft, OW } = g;
   const P = rows * OW;
   for (let c = 0; c < C; c++) {
@@ -110,15 +116,11 @@ function col2im(col: FloatArray, g: Geometry, oh0: number, rows: number, gx: Flo
 export const tsConv = {
   /**
    * Forward convolution: out[n, o, oh, ow] = bias[o] + Σ_{c,i,j} w[o, c, i, j] · x[n, c, oh·sh − padTop + i, ow·sw − padLeft + j].
-   * x [N, C, H, W], w [O, C, kh, kw], bias [O] or null, out [N, O, OH, OW] (overwritten).
+   * x [N, C, H, W], w [O, C, kh, kw], bias [O] or null, out [N, O, OH, OW] (overwritten); sizes from `g`.
    */
-  conv2dForward(
-    this: unknown, x: FloatArray, N: number, C: number, H: number, W: number,
-    w: FloatArray, O: number, kh: number, kw: number, bias: FloatArray | null,
-    sh: number, sw: number, padTop: number, padLeft: number, OH: number, OW: number, out: FloatArray,
-  ): void {
+  conv2dForward(this: unknown, g: ConvGeometry, x: FloatArray, w: FloatArray, bias: FloatArray | null, out: FloatArray): void {
     const gemm = gemmOf(this);
-    const g: Geometry = { C, H, W, kh, kw, sh, sw, padTop, padLeft, OH, OW };
+    const { N, C, H, W, O, kh, kw, OH, OW } = g;
     const ckk = C * kh * kw;
     const P = OH * OW;
     if (isPointwise(g)) {
@@ -157,13 +159,9 @@ export const tsConv = {
    * Gradient of the input: gx[n, c, ih, iw] = Σ over every (o, oh, ow, i, j) that read x[n, c, ih, iw] of
    * w[o, c, i, j] · gy[n, o, oh, ow]. gy [N, O, OH, OW], w [O, C, kh, kw], gx [N, C, H, W] (overwritten).
    */
-  conv2dBackwardInput(
-    this: unknown, gy: FloatArray, N: number, C: number, H: number, W: number,
-    w: FloatArray, O: number, kh: number, kw: number,
-    sh: number, sw: number, padTop: number, padLeft: number, OH: number, OW: number, gx: FloatArray,
-  ): void {
+  conv2dBackwardInput(this: unknown, g: ConvGeometry, gy: FloatArray, w: FloatArray, gx: FloatArray): void {
     const gemm = gemmOf(this);
-    const g: Geometry = { C, H, W, kh, kw, sh, sw, padTop, padLeft, OH, OW };
+    const { N, C, H, W, O, kh, kw, OH, OW } = g;
     const ckk = C * kh * kw;
     const P = OH * OW;
     if (isPointwise(g)) {
@@ -195,14 +193,9 @@ export const tsConv = {
    * gb[o] = Σ_{n,oh,ow} gy[n, o, oh, ow]. x [N, C, H, W], gy [N, O, OH, OW], gw [O, C, kh, kw], gb [O] or null
    * (both overwritten).
    */
-  conv2dBackwardWeight(
-    this: unknown, x: FloatArray, gy: FloatArray, N: number, C: number, H: number, W: number,
-    O: number, kh: number, kw: number,
-    sh: number, sw: number, padTop: number, padLeft: number, OH: number, OW: number,
-    gw: FloatArray, gb: FloatArray | null,
-  ): void {
+  conv2dBackwardWeight(this: unknown, g: ConvGeometry, x: FloatArray, gy: FloatArray, gw: FloatArray, gb: FloatArray | null): void {
     const gemm = gemmOf(this);
-    const g: Geometry = { C, H, W, kh, kw, sh, sw, padTop, padLeft, OH, OW };
+    const { N, C, H, W, O, kh, kw, OH, OW } = g;
     const ckk = C * kh * kw;
     const P = OH * OW;
     if (isPointwise(g)) {

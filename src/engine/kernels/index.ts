@@ -10,13 +10,14 @@ import { tsResample, type ResampleKernels } from './resample.js';
 import { tsNorm, type NormKernels } from './norm.js';
 import { tsSoftmax, type SoftmaxKernels } from './softmax.js';
 import { tsAttention, type AttentionKernels } from './attention.js';
+import { tsOptim, type OptimKernels } from './optim.js';
 
 export type Kernels = ElementwiseKernels & GemmKernels & ReduceKernels
-  & ConvKernels & ResampleKernels & NormKernels & SoftmaxKernels & AttentionKernels;
+  & ConvKernels & ResampleKernels & NormKernels & SoftmaxKernels & AttentionKernels & OptimKernels;
 
 /** The reference kernels: the ground truth that faster kernels are tested against. */
 export const tsKernels: Readonly<Kernels> = Object.freeze({
-  ...tsElementwise, ...tsGemm, ...tsReduce, ...tsConv, ...tsResample, ...tsNorm, ...tsSoftmax, ...tsAttention,
+  ...tsElementwise, ...tsGemm, ...tsReduce, ...tsConv, ...tsResample, ...tsNorm, ...tsSoftmax, ...tsAttention, ...tsOptim,
 });
 
 /** The active kernels (mutated in place by the backend loader). */

@@ -10,13 +10,18 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { FloatArray } from '../dtype.js';
+import type { ConvGeometry } from './conv.js';
 import type { BinaryOp, Strided, UnaryOp } from './elementwise.js';
 import type { GemmArgs } from './gemm.js';
-import { backendName, installKernels, tsKernels, type Kernels } from './index.js';
+import { installKernels, tsKernels, type Kernels } from './index.js';
+import type { AdamHyper } from './optim.js';
 
-/** The addon's raw entry points (positional arguments; see native/binding.cc). */
+/**
+ * The addon's raw entry points (see native/binding.cc; the kernel list itself is native/kernel_list.h, and
+ * info() reports which kernels this build has and how many arguments each takes).
+ */
 export interface NativeAddon {
-  info(): { isa: string; threads: number; isas: string[]; kernels: string[] };
+  info(): { isa: string; threads: number; isas: string[]; kernels: string[]; args: Record<string, number> };
   setIsa(name: string): boolean;
   setThreads(n: number): void;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
@@ -29,12 +34,9 @@ export interface NativeAddon {
   where(c: Float32Array, cOff: number, cStrides: readonly number[], a: Float32Array, aOff: number, aStrides: readonly number[],
     b: Float32Array, bOff: number, bStrides: readonly number[], out: Float32Array, shape: readonly number[]): void;
   sum(x: Float32Array, outer: number, n: number, inner: number, out: Float32Array): void;
-  conv2dForward(x: Float32Array, N: number, C: number, H: number, W: number, w: Float32Array, O: number, kh: number, kw: number,
-    bias: Float32Array | null, sh: number, sw: number, padTop: number, padLeft: number, OH: number, OW: number, out: Float32Array): void;
-  conv2dBackwardInput(gy: Float32Array, N: number, C: number, H: number, W: number, w: Float32Array, O: number, kh: number, kw: number,
-    sh: number, sw: number, padTop: number, padLeft: number, OH: number, OW: number, gx: Float32Array): void;
-  conv2dBackwardWeight(x: Float32Array, gy: Float32Array, N: number, C: number, H: number, W: number, O: number, kh: number, kw: number,
-    sh: number, sw: number, padTop: number, padLeft: number, OH: number, OW: number, gw: Float32Array, gb: Float32Array | null): void;
+  conv2dForward(g: ConvGeometry, x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array): void;
+  conv2dBackwardInput(g: ConvGeometry, gy: Float32Array, w: Float32Array, gx: Float32Array): void;
+  conv2dBackwardWeight(g: ConvGeometry, x: Float32Array, gy: Float32Array, gw: Float32Array, gb: Float32Array | null): void;
   groupNormForward(x: Float32Array, N: number, C: number, HW: number, G: number, eps: number, gamma: Float32Array | null,
     beta: Float32Array | null, silu: boolean, out: Float32Array, mean: Float32Array, rstd: Float32Array): void;
   groupNormBackward(x: Float32Array, gy: Float32Array, N: number, C: number, HW: number, G: number, gamma: Float32Array | null,
@@ -57,13 +59,9 @@ export interface NativeAddon {
   bilinearForward(x: Float32Array, NC: number, H: number, W: number, OH: number, OW: number, scaleH: number, scaleW: number, out: Float32Array): void;
   bilinearBackward(gy: Float32Array, NC: number, H: number, W: number, OH: number, OW: number, scaleH: number, scaleW: number, gx: Float32Array): void;
   extreme(x: Float32Array, outer: number, n: number, inner: number, out: Float32Array, idx: Int32Array, isMax: boolean): void;
-  /**
-   * One Adam/AdamW step over n float32 elements, bit-identical to the loop in src/nn/optim.ts (computed in
-   * double): w[wOff + i] (in place), grad, m = exp_avg, v = exp_avg_sq, vmax = max_exp_avg_sq (amsgrad) or null.
-   * stepSize = lr/(1 − β1ᵗ), bc2sqrt = √(1 − β2ᵗ), l2 = Adam's weight decay, decay = AdamW's 1 − lr·wd, sign = −1 to maximise.
-   */
+  /** One Adam/AdamW step over n float32 elements, bit-identical to the reference kernel (kernels/optim.ts), computed in double. */
   adamUpdate(w: Float32Array, wOff: number, grad: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null, n: number,
-    beta1: number, beta2: number, eps: number, stepSize: number, bc2sqrt: number, l2: number, decay: number, sign: number): void;
+    h: AdamHyper): void;
 }
 
 // Op codes, in the order of the enums in native/common.h.
@@ -154,21 +152,17 @@ function overrides(n: NativeAddon): Partial<Kernels> {
       n.sum(x, outer, len, inner, out);
     },
     // The reference convolutions run the GEMM of the table they are called through (`this`).
-    conv2dForward(this: unknown, x, N, C, H, W, w, O, kh, kw, bias, sh, sw, padTop, padLeft, OH, OW, out) {
-      if (!f32(x) || !f32(w) || !f32OrNull(bias) || !f32(out)) {
-        return ts.conv2dForward.call(this, x, N, C, H, W, w, O, kh, kw, bias, sh, sw, padTop, padLeft, OH, OW, out);
-      }
-      n.conv2dForward(x, N, C, H, W, w, O, kh, kw, bias, sh, sw, padTop, padLeft, OH, OW, out);
+    conv2dForward(this: unknown, g, x, w, bias, out) {
+      if (!f32(x) || !f32(w) || !f32OrNull(bias) || !f32(out)) return ts.conv2dForward.call(this, g, x, w, bias, out);
+      n.conv2dForward(g, x, w, bias, out);
     },
-    conv2dBackwardInput(this: unknown, gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx) {
-      if (!f32(gy) || !f32(w) || !f32(gx)) return ts.conv2dBackwardInput.call(this, gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx);
-      n.conv2dBackwardInput(gy, N, C, H, W, w, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gx);
+    conv2dBackwardInput(this: unknown, g, gy, w, gx) {
+      if (!f32(gy) || !f32(w) || !f32(gx)) return ts.conv2dBackwardInput.call(this, g, gy, w, gx);
+      n.conv2dBackwardInput(g, gy, w, gx);
     },
-    conv2dBackwardWeight(this: unknown, x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb) {
-      if (!f32(x) || !f32(gy) || !f32(gw) || !f32OrNull(gb)) {
-        return ts.conv2dBackwardWeight.call(this, x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb);
-      }
-      n.conv2dBackwardWeight(x, gy, N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW, gw, gb);
+    conv2dBackwardWeight(this: unknown, g, x, gy, gw, gb) {
+      if (!f32(x) || !f32(gy) || !f32(gw) || !f32OrNull(gb)) return ts.conv2dBackwardWeight.call(this, g, x, gy, gw, gb);
+      n.conv2dBackwardWeight(g, x, gy, gw, gb);
     },
     groupNormForward(x, N, C, HW, G, eps, gamma, beta, silu, out, mean, rstd) {
       if (!f32(x) || !f32OrNull(gamma) || !f32OrNull(beta) || !f32(out) || !f32(mean) || !f32(rstd)) {
@@ -249,6 +243,10 @@ function overrides(n: NativeAddon): Partial<Kernels> {
       if (!f32(x) || !f32(out) || len === 0) return ts.extreme(x, outer, len, inner, out, idx, isMax);
       n.extreme(x, outer, len, inner, out, idx, isMax);
     },
+    adamUpdate(w, wOff, grad, m, v, vmax, len, h) {
+      if (!f32(w) || !f32(grad) || !f32(m) || !f32(v) || !f32OrNull(vmax)) return ts.adamUpdate(w, wOff, grad, m, v, vmax, len, h);
+      n.adamUpdate(w, wOff, grad, m, v, vmax, len, h);
+    },
   };
   // Install only what this build implements (copyStrided and logSoftmax ride on unary and softmax).
   const present = new Set(n.info().kernels);
@@ -261,17 +259,6 @@ function overrides(n: NativeAddon): Partial<Kernels> {
   }
   return out;
 }
-
-/**
- * The addon's fused Adam/AdamW update when the native kernels are active and built with it (src/nn/optim.ts
- * uses it for float32 parameters; null: keep the TypeScript loop).
- */
-export function nativeAdamUpdate(): NativeAddon['adamUpdate'] | null {
-  if (backendName() !== 'native' || !addon) return null;
-  hasAdam ??= addon.info().kernels.includes('adamUpdate');
-  return hasAdam ? addon.adamUpdate : null;
-}
-let hasAdam: boolean | null = null;
 
 /** Install the native kernels (returns false, leaving the active kernels alone, when the addon is unavailable). */
 export function useNativeKernels(): boolean {

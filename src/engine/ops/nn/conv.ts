@@ -2,6 +2,7 @@
 
 import { record } from '../../autograd.js';
 import type { FloatArray } from '../../dtype.js';
+import type { ConvGeometry } from '../../kernels/conv.js';
 import { K } from '../../kernels/index.js';
 import { fmt } from '../../shape.js';
 import { Tensor } from '../../tensor.js';
@@ -47,18 +48,19 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null = null, opts: Conv
   }
   const xd = dense(x), wd = dense(w);
   const out = Tensor.uninit([N, O, OH, OW], x.dtype);
-  K.conv2dForward(xd, N, C, H, W, wd, O, kh, kw, denseOrNull(b), sh, sw, pt, pl, OH, OW, out.data as FloatArray);
+  const geom: ConvGeometry = { N, C, H, W, O, kh, kw, sh, sw, padTop: pt, padLeft: pl, OH, OW };
+  K.conv2dForward(geom, xd, wd, denseOrNull(b), out.data as FloatArray);
   return record(out, 'conv2d', [x, w, b], (g) => withDense(g, (gd) => {
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (x.requiresGrad) {
       gx = Tensor.uninit(x.shape, x.dtype);
-      K.conv2dBackwardInput(gd, N, C, H, W, wd, O, kh, kw, sh, sw, pt, pl, OH, OW, gx.data as FloatArray);
+      K.conv2dBackwardInput(geom, gd, wd, gx.data as FloatArray);
     }
     const wantB = !!b && b.requiresGrad;
     if (w.requiresGrad) {
       gw = Tensor.uninit(w.shape, w.dtype);
       if (wantB) gb = Tensor.uninit([O], w.dtype);
-      K.conv2dBackwardWeight(xd, gd, N, C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, gw.data as FloatArray, gb ? (gb.data as FloatArray) : null);
+      K.conv2dBackwardWeight(geom, xd, gd, gw.data as FloatArray, gb ? (gb.data as FloatArray) : null);
     } else if (wantB) {
       gb = sum(g, [0, 2, 3]);
     }
