@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import * as T from '../../src/engine/index.js';
 import { Module, Parameter } from '../../src/nn/index.js';
 import { LitEma } from '../../src/train/ema.js';
@@ -62,4 +64,23 @@ test('LitEma: fixed decay (num_updates −1), copyTo / store / restore, state ro
   assert.throws(() => new LitEma(net, { decay: 1.5 }), /between 0 and 1/);
   net.a.requiresGrad = false;
   assert.throws(() => ema.update(net), /a has a shadow but no longer requires grad/);
+});
+
+test('LitEma over LatentDiffusion.model: the state dict holds exactly the model_ema.* keys of a reference checkpoint', async (t) => {
+  const dir = path.resolve(import.meta.dirname, '../..', '../shared/golden/ldm_ddim_cfg');
+  if (!existsSync(dir)) {
+    t.skip(`golden fixtures not found at ${dir}`);
+    return;
+  }
+  const { buildFromConfigFile } = await import('../../src/loader/targets.js');
+  const { LatentDiffusion } = await import('../../src/diffusion/latent-diffusion.js');
+  const { readSafetensors } = await import('../../src/io/safetensors.js');
+  const m = buildFromConfigFile<InstanceType<typeof LatentDiffusion>>(path.join(dir, 'config.yaml'));
+  const ema = new LitEma(m.model);
+  const ref = readSafetensors(path.join(dir, 'weights.safetensors')).tensors;
+  const refKeys = [...ref.keys()].filter((k) => k.startsWith('model_ema.')).sort();
+  assert.deepEqual([...ema.stateDict().keys()].sort(), refKeys);
+  ema.loadStateDict(ref);
+  assert.equal(ema.stateDict().get('model_ema.decay')!.item(), ref.get('model_ema.decay')!.item());
+  assert.deepEqual(ema.shadows.get('diffusion_modelinput_blocks00bias')!.toArray(), ref.get('model_ema.diffusion_modelinput_blocks00bias')!.toArray());
 });
