@@ -12,7 +12,7 @@ export { sample, type SampleOptions, type SampleResult } from './tasks/generate.
 export { DEFAULTS, defaultEta, defaultScale } from './tasks/defaults.js';
 export { TaskError, TaskInputError, type TaskInput } from './tasks/errors.js';
 export { modelTask, TASK_TITLES, type TaskName, type ParamValue } from './tasks/common.js';
-export { SAMPLERS, type SamplerName } from './diffusion/samplers/index.js';
+export { SAMPLERS, SAMPLER_TABLE, SIGMA_SCHEDULES, samplerSpec, type SamplerName, type SamplerSpec, type SigmaSchedule } from './diffusion/samplers/index.js';
 export type { StepCallback, StepInfo } from './diffusion/samplers/index.js';
 export { LatentDiffusion } from './diffusion/latent-diffusion.js';
 export { writePng, encodePng, readImage, decodeImage, readPngText, makeGrid, imageToTensor, tensorToImages, type Image } from './io/image.js';
