@@ -1,5 +1,7 @@
 // Layering check: every import in src/ must point to the importing file's own layer or a lower one, and
 // src/ must have no import cycle. Run: node scripts/check-layers.mjs (exit status 1 on any finding).
+// Type-only imports (`import type` / `export type`) count for the layers; TypeScript erases them, so a
+// cycle that needs one of them is not a load-order cycle: it is listed as a note and does not fail.
 //
 // The layer order, bottom to top. Folders on one level are siblings: they may import the levels below,
 // not each other. A file imports freely inside its own folder. src/index.ts (the public entry) is the top.
@@ -68,22 +70,29 @@ export function checkLayers(src) {
   const files = walk(src);
   const violations = [];
   const graph = new Map(files.map((f) => [f, []]));
+  const runtime = new Map(files.map((f) => [f, []]));
   for (const f of files) {
     const own = layerOf(src, f);
     if (own.level < 0) violations.push({ file: f, line: 0, message: `${own.name} is not in the layer order (scripts/check-layers.mjs LAYERS)` });
-    for (const { spec, line } of importsOf(readFileSync(f, 'utf8'))) {
+    for (const { spec, line, typeOnly } of importsOf(readFileSync(f, 'utf8'))) {
       const target = resolve(f, spec);
       if (!target) continue;
       const t = layerOf(src, target);
       if (!t) continue;
-      if (graph.has(target)) graph.get(f).push({ to: target, line });
+      if (graph.has(target)) {
+        graph.get(f).push({ to: target, line });
+        if (!typeOnly) runtime.get(f).push({ to: target, line });
+      }
       if (t.name === own.name || own.level < 0) continue;
       if (t.level < 0) violations.push({ file: f, line, message: `imports ${spec}: ${t.name} is not in the layer order` });
       else if (t.level > own.level) violations.push({ file: f, line, message: `imports ${spec}: ${own.name} (level ${own.level}) may not import the higher layer ${t.name} (level ${t.level})` });
       else if (t.level === own.level) violations.push({ file: f, line, message: `imports ${spec}: ${own.name} and ${t.name} are siblings on level ${own.level} and may not import each other` });
     }
   }
-  return { files: files.length, violations, cycles: findCycles(graph) };
+  const cycles = findCycles(runtime);
+  const inCycle = new Set(cycles.flat());
+  const typeCycles = findCycles(graph).filter((c) => !c.some((f) => inCycle.has(f)));
+  return { files: files.length, violations, cycles, typeCycles };
 }
 
 /** One concrete cycle per strongly connected component (Tarjan), each as the list of files around it. */
@@ -133,11 +142,18 @@ export function formatReport(src, r) {
   return lines.join('\n');
 }
 
+export function formatNotes(src, r) {
+  const rel = (f) => path.relative(path.dirname(src), f);
+  return r.typeCycles.map((c) => `note: type-only import cycle (erased at run time): ${c.map(rel).join(' → ')}`).join('\n');
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const src = path.resolve(process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src'));
   const r = checkLayers(src);
   const text = formatReport(src, r);
   if (text) console.error(text);
+  const notes = formatNotes(src, r);
+  if (notes) console.log(notes);
   console.log(`${r.files} files: ${r.violations.length} layering violation(s), ${r.cycles.length} import cycle(s)`);
   console.log(`layers (bottom → top): ${LAYERS.map((l) => l.join(' | ')).join(' → ')}`);
   process.exit(r.violations.length + r.cycles.length > 0 ? 1 : 0);

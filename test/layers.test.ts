@@ -6,9 +6,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 // @ts-expect-error: a plain ES module script without type declarations
-import { checkLayers, formatReport, importsOf } from '../scripts/check-layers.mjs';
+import { checkLayers, formatNotes, formatReport, importsOf } from '../scripts/check-layers.mjs';
 
-interface Report { files: number; violations: { file: string; line: number; message: string }[]; cycles: string[][] }
+interface Report { files: number; violations: { file: string; line: number; message: string }[]; cycles: string[][]; typeCycles: string[][] }
 const check = checkLayers as (src: string) => Report;
 const report = formatReport as (src: string, r: Report) => string;
 
@@ -31,8 +31,10 @@ test('the check names upward and sibling imports, unknown folders and cycles, wi
   };
   put('engine/index.ts', "export const a = 1;\n");
   put('nn/module.ts', "import * as T from '../engine/index.js';\n// import { x } from '../models/unet.js';\nexport const b = T.a;\n");
-  put('models/unet.ts', "import { b } from '../nn/module.js';\n\nimport type { S } from '../diffusion/sample.js';\nexport const c = b;\n");
-  put('diffusion/sample.ts', "export type S = number;\nexport { c } from '../models/unet.js';\n");
+  put('models/unet.ts', "import { b } from '../nn/module.js';\n\nimport { s } from '../diffusion/sample.js';\nexport const c = b + s;\n");
+  put('diffusion/sample.ts', "export const s = 1;\nexport { c } from '../models/unet.js';\n");
+  put('diffusion/types.ts', "import type { Ctx } from './ctx.js';\nexport type Step = (c: Ctx) => void;\n");
+  put('diffusion/ctx.ts', "import type { Step } from './types.js';\nexport interface Ctx { step: Step }\n");
   put('train/step.ts', "import '../metrics/fid.js';\n");
   put('metrics/fid.ts', "export const m = 0;\n");
   put('misc/x.ts', "export {};\n");
@@ -49,6 +51,8 @@ test('the check names upward and sibling imports, unknown folders and cycles, wi
   assert.ok(lines.includes('import cycle: src/tasks/a.ts → src/tasks/b.ts → src/tasks/a.ts'), text);
   assert.equal(r.violations.length, 3, text); // the commented-out import in nn/module.ts and the downward ones are fine
   assert.equal(r.cycles.length, 2, text);
+  // Two files that only import each other's types: erased at run time, a note rather than a failure.
+  assert.equal((formatNotes as (s: string, r: Report) => string)(src, r), 'note: type-only import cycle (erased at run time): src/diffusion/ctx.ts → src/diffusion/types.ts → src/diffusion/ctx.ts');
 });
 
 test('import forms: static, type-only, re-export, side effect, dynamic; comments are skipped', () => {
