@@ -66,7 +66,7 @@ export function loadAutoencoder(source: string, config?: string): { model: First
 
 /** LPIPS with weights from one file (a full LPIPS state dict, or a checkpoint holding `loss.perceptual_loss.*`), or VGG16 + lin files. */
 export function loadLpips(files: { full?: string; vgg16?: string; lin?: string }): LPIPS {
-  const lp = new LPIPS(false);
+  const lp = skipInit(() => new LPIPS(false)); // every weight comes from the files
   let prefix = '';
   if (files.full) {
     const c = readCheckpoint(files.full);
