@@ -89,7 +89,7 @@ test('fleet: 20 jobs on two workers complete exactly once; queue positions follo
   const q = new Queue(`${PREFIX}-tiny-class`, { connection: { host: '127.0.0.1', port: Number(new URL(url).port) } });
   await q.pause();
   const subs = [];
-  for (let i = 0; i < 20; i++) subs.push(await submit({ class: i % 10, steps: 2, seed: 100 + i, preview: false }));
+  for (let i = 0; i < 20; i++) subs.push(await submit({ class: i % 10, steps: 1, seed: 100 + i, width: 8, height: 8, preview: false }));
   const ids = subs.map((s) => s.id as string);
   assert.ok(ids.every((id) => /^[0-9a-f-]{36}$/.test(id)), JSON.stringify(subs[0]));
   assert.deepEqual(subs.map((s) => s.position), Array.from({ length: 20 }, (_, i) => i + 1), 'POST answers each job\'s place in the queue');
@@ -116,7 +116,7 @@ test('fleet: 20 jobs on two workers complete exactly once; queue positions follo
   for (const [i, j] of jobs.entries()) {
     assert.equal(j.images.length, 1);
     const png = Buffer.from(await (await fetch(base + j.images[0])).arrayBuffer());
-    assert.equal(decodeImage(png).width, 16);
+    assert.equal(decodeImage(png).width, 8);
     assert.equal(JSON.parse(readPngText(png).parameters).seed, 100 + i);
   }
   const rec = recorded();
@@ -130,7 +130,7 @@ test('fleet: 20 jobs on two workers complete exactly once; queue positions follo
 test('fleet: a worker killed mid-job — its job is retried by the other worker; every job completes, recorded once', { skip }, async () => {
   const before = recorded().length;
   const ids: string[] = [];
-  for (let i = 0; i < 6; i++) ids.push((await submit({ class: i, steps: 16, seed: 500 + i, preview: false })).id);
+  for (let i = 0; i < 6; i++) ids.push((await submit({ class: i, steps: 16, seed: 500 + i, width: 8, height: 8, preview: false })).id);
   // Wait until both workers are in the middle of a job, then kill the first one.
   const victim = workers[0];
   let target: string | undefined;
