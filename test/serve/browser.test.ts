@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { decodeImage, encodePng } from '../../src/io/image.js';
-import { repoRoot, tinyModelDir } from './helpers.js';
+import { listModels } from '../../src/loader/embedded.js';
+import { DIGITS, repoRoot, tinyModelDir } from './helpers.js';
 import { startServer, type Running } from './server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -16,12 +17,17 @@ const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get inst
 const artifacts = path.join(repoRoot, 'test-artifacts');
 const tmp = mkdtempSync(path.join(tmpdir(), 'ldm-serve-browser-'));
 let srv: Running, ctx: BrowserContext, page: Page;
+const embedded = listModels().find((m) => m.info.default) ?? listModels()[0];
+const names = embedded?.info.classNames ?? DIGITS;
+const side = embedded?.info.imageSize ?? 16;
 
 before(async () => {
   if (skip) return;
   mkdirSync(artifacts, { recursive: true });
-  const classDir = tinyModelDir('class', tmp);
-  srv = await startServer([{ source: classDir, classNames: path.join(classDir, 'classes.txt') }, { source: tinyModelDir('inpaint', tmp) }], path.join(tmp, 'out'));
+  // The embedded model (the default of ldm serve) when the package ships one, else a tiny class model.
+  const classDir = embedded ? undefined : tinyModelDir('class', tmp);
+  const classSpec = embedded ? {} : { source: classDir, classNames: path.join(classDir!, 'classes.txt') };
+  srv = await startServer([classSpec, { source: tinyModelDir('inpaint', tmp) }], path.join(tmp, 'out'));
   ctx = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'ldm-chromium-')), {
     executablePath: CHROMIUM, headless: true, viewport: { width: 1200, height: 1000 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -54,22 +60,22 @@ test('page: generate a class-conditional image, progress bar moves, image lands 
   await page.goto(srv.url);
   await page.waitForSelector('#class option', { state: 'attached' });
   const classes = await page.$$eval('#class option', (os) => os.map((o) => o.textContent));
-  assert.deepEqual(classes.slice(0, 3), ['0: zero', '1: one', '2: two']);
+  assert.deepEqual(classes.slice(0, 3), names.slice(0, 3).map((n, i) => `${i}: ${n}`));
   assert.equal(classes.length, 10, 'the "no class" label is not offered');
   assert.equal(await page.isVisible('#prompt'), false, 'no prompt box for a class model');
   await page.selectOption('#class', '3');
-  await page.fill('#steps', '40');
+  await page.fill('#steps', '20');
   await page.fill('#seed', '1234');
   await page.click('#generate');
   const seen = await watchProgress(1);
-  const partial = seen.filter((v) => v > 0 && v < 40);
+  const partial = seen.filter((v) => v > 0 && v < 20);
   assert.ok(partial.length >= 2, `the bar moved through intermediate values: ${seen}`);
-  assert.equal(seen.at(-1), 40);
+  assert.equal(seen.at(-1), 20);
   assert.ok(await page.isVisible('#preview'), 'the x̂₀ preview is shown');
   const card = page.locator('#gallery .card').first();
-  assert.match(await card.locator('.params').innerText(), /three · generate · ddim 40 steps · scale 3 · seed 1234 · 16×16/);
+  assert.ok((await card.locator('.params').innerText()).startsWith(`${names[3]} · generate · ddim 20 steps · scale 3 · seed 1234 · ${side}×${side}`));
   const size = await card.locator('img').evaluate((img: any) => [img.naturalWidth, img.naturalHeight]);
-  assert.deepEqual(size, [16, 16]);
+  assert.deepEqual(size, [side, side]);
   await page.screenshot({ path: path.join(artifacts, 'serve-generate.png'), fullPage: true });
 
   await page.selectOption('#class', '7');
@@ -78,7 +84,7 @@ test('page: generate a class-conditional image, progress bar moves, image lands 
   assert.equal(await page.inputValue('#class'), '3');
   await card.getByRole('button', { name: 'same seed' }).click();
   assert.equal(await page.inputValue('#seed'), '1234');
-  assert.equal(await page.inputValue('#steps'), '40');
+  assert.equal(await page.inputValue('#steps'), '20');
 });
 
 test('page: upload a picture, paint a mask, inpaint; the unpainted pixels come back unchanged', { skip }, async () => {
