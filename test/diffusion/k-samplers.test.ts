@@ -147,7 +147,7 @@ for (const name of ['euler', 'euler-a', 'heun', 'dpm++2m', 'dpm++2m-karras', 'dp
     REF[name].prep?.();
     let zi = 0;
     const z = () => Float64Array.from(noises[zi++].toArray());
-    let x = map(Float64Array.from(xT.toArray()), (v) => v * s[0]);
+    let x: Float64Array = map(Float64Array.from(xT.toArray()), (v) => v * s[0]);
     let worst = 0;
     for (let i = 0; i < steps; i++) {
       x = REF[name].step(x, i, s, z);
