@@ -18,6 +18,8 @@ export const TRAIN_OPTIONS = `  --config FILE.yaml   config (repeatable: merged 
   --keep-last K        keep the last K checkpoints                                        (default: training.keep_last, 3)
   --image-every N      image grid every N steps, 0 = never        (default: training.image_every or image_logger's batch_frequency)
   --quiet              no progress output
+  --distributed        data-parallel over MPI: mpirun -np N ldm train … (automatic under mpirun; batch_size is per
+                       rank, the lr scales × N; rank 0 writes the run folder)   (needs Open MPI: see docs/distributed.md)
   -h, --help           this text
   key.path=value       config overrides (typed like YAML: 64, 1e-4, true, [1,2], null), e.g.
                        model.params.unet_config.params.model_channels=64  lightning.trainer.max_steps=2000`;
@@ -33,7 +35,7 @@ ${TRAIN_OPTIONS}
 export class TrainUsageError extends Error {}
 
 const VALUE = new Set(['config', 'name', 'logdir', 'resume', 'max-steps', 'seed', 'scale-lr', 'ckpt-every', 'keep-last', 'image-every', 'lpips-weights', 'stop-after']);
-const FLAGS = new Set(['no-scale-lr', 'quiet', 'help']);
+const FLAGS = new Set(['no-scale-lr', 'quiet', 'help', 'distributed']);
 
 export function parseTrainArgs(argv: string[], extra: { lpips?: boolean } = {}): TrainOptions & { help: boolean } {
   const o: TrainOptions & { help: boolean } = { help: false, overrides: [], config: [] };
@@ -61,6 +63,7 @@ export function parseTrainArgs(argv: string[], extra: { lpips?: boolean } = {}):
       if (eq !== -1) throw new TrainUsageError(`--${key} takes no value`);
       if (key === 'help') o.help = true;
       else if (key === 'quiet') o.quiet = true;
+      else if (key === 'distributed') o.distributed = true;
       else o.scaleLr = false;
       continue;
     }

@@ -98,6 +98,8 @@ export interface AutoencoderStepOptions {
   noise?: { generator?: T.Tensor; discriminator?: T.Tensor };
   /** Replayed LPIPS keep masks (lin0..lin4) of the generator pass. */
   lpipsKeep?: T.Tensor[];
+  /** Runs each pass's backward (default: loss.backward()); data-parallel training averages the gradients here. */
+  backward?: (pass: AePass, run: () => void) => void;
   /** Called after each pass's backward (gradients in .grad) and after its optimizer step. */
   observe?: (phase: 'backward' | 'step', info: AePassInfo) => void;
 }
@@ -175,7 +177,9 @@ export function autoencoderTrainStep(model: TrainableAutoencoder, x: T.Tensor, g
         // The discriminator pass needs no graph through the (frozen) autoencoder.
         const f = idx === 0 ? forward(model, x, noise) : T.noGrad(() => forward(model, x, noise));
         const r = runLoss(f, idx);
-        r.loss.backward();
+        const run = () => r.loss.backward();
+        if (opts.backward) opts.backward(which, run);
+        else run();
         const info: AePassInfo = { pass: which, loss: r.loss, log: r.log, reconstructions: f.xrec, pLoss: r.pLoss ?? null, codebookLoss: f.codebookLoss, indices: f.indices };
         opts.observe?.('backward', info);
         opt.step();

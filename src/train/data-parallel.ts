@@ -135,3 +135,46 @@ export function allreduceScalars(values: number[], pg: ProcessGroup, mean = true
   pg.allreduce(buf, mean ? 'mean' : 'sum');
   return Array.from(buf);
 }
+
+/**
+ * This rank's view of a global batch: rows [rank·B, (rank+1)·B) of every per-sample tensor. Random draws are
+ * made for the whole global batch on every rank (same seed, same stream) and then sliced, so the union of
+ * the ranks' shards — data and noise alike — is exactly what one process with the global batch sees.
+ */
+export class Shard {
+  constructor(readonly pg: ProcessGroup) {}
+
+  get isMain(): boolean {
+    return this.pg.rank === 0;
+  }
+
+  /** This rank's rows of a tensor whose first axis is the global batch (no copy when single-process). */
+  rows(t: T.Tensor): T.Tensor {
+    if (this.pg.size === 1) return t;
+    const n = t.shape[0];
+    if (n % this.pg.size !== 0) throw new Error(`data-parallel: a global batch of ${n} does not split over ${this.pg.size} ranks`);
+    const b = n / this.pg.size;
+    return T.contiguous(T.slice(t, 0, this.pg.rank * b, (this.pg.rank + 1) * b));
+  }
+
+  /** This rank's entries of a per-sample list. */
+  items<V>(a: V[]): V[] {
+    if (this.pg.size === 1) return a;
+    const b = a.length / this.pg.size;
+    return a.slice(this.pg.rank * b, (this.pg.rank + 1) * b);
+  }
+
+  /** The mean of each logged value over the ranks (every rank passes the same keys). */
+  meanLogs(logs: Record<string, number>): Record<string, number> {
+    if (this.pg.size === 1) return logs;
+    const keys = Object.keys(logs).sort();
+    const v = allreduceScalars(keys.map((k) => logs[k]), this.pg);
+    return Object.fromEntries(keys.map((k, i) => [k, v[i]]));
+  }
+
+  /** Whether any rank wants to stop (e.g. one got the SIGINT first): all ranks stop at the same step. */
+  anyStops(stop: boolean): boolean {
+    if (this.pg.size === 1) return stop;
+    return allreduceScalars([stop ? 1 : 0], this.pg, false)[0] > 0;
+  }
+}

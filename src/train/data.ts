@@ -17,8 +17,13 @@ export function openTrainingData(doc: Doc, source = 'config'): TrainingData {
   return { batchSize: d.batchSize, train: d.train, validation: d.validation, augment: d.train.augments ?? false };
 }
 
-/** The training loader: a new seeded order every epoch, incomplete last batches dropped (equal batch sizes). */
-export function trainLoader(data: TrainingData, seed: number): DataLoader {
-  if (data.train.length < data.batchSize) throw new Error(`data.params.batch_size ${data.batchSize} exceeds the ${data.train.length} training examples`);
-  return new DataLoader(data.train, { batchSize: data.batchSize, seed, shuffle: true, augment: data.augment, dropLast: true });
+/**
+ * The training loader: a new seeded order every epoch, incomplete last batches dropped (equal batch sizes).
+ * With `ranks` > 1 it yields the global batch (batch_size per rank × ranks), the same on every rank; each rank
+ * then takes its rows.
+ */
+export function trainLoader(data: TrainingData, seed: number, ranks = 1): DataLoader {
+  const global = data.batchSize * ranks;
+  if (data.train.length < global) throw new Error(`data.params.batch_size ${data.batchSize}${ranks > 1 ? ` × ${ranks} ranks` : ''} exceeds the ${data.train.length} training examples`);
+  return new DataLoader(data.train, { batchSize: global, seed, shuffle: true, augment: data.augment, dropLast: true });
 }

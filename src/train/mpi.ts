@@ -78,6 +78,10 @@ export function initProcessGroup(): ProcessGroup {
     throw new Error(`distributed training: the MPI addon ${file} does not load (${(e as Error).message.split('\n')[0]}): ${INSTALL_HINT}`);
   }
   const info = m.init();
+  // MPI must be finalized before the process ends, or mpirun reports an abnormal termination.
+  process.once('exit', () => {
+    if (world) world.finalize();
+  });
   world = {
     rank: info.rank,
     size: info.size,

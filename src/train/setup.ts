@@ -10,6 +10,8 @@ import {
   type Doc, type TrainerSettings, type TrainingSection,
 } from './config.js';
 import { createRunDir, resolveResume, runConfigFiles, runPaths, writeRunConfigs, type RunDir } from './run-dir.js';
+import { Shard } from './data-parallel.js';
+import { processGroup } from './mpi.js';
 
 export interface TrainOptions {
   /** Config files, merged in order (main.py's --base). Optional with `resume` (the run's configs are used). */
@@ -39,6 +41,8 @@ export interface TrainOptions {
   tty?: boolean;
   /** Where notices go (default stderr). */
   log?: (line: string) => void;
+  /** Data-parallel over MPI (default: when launched by mpirun). Rank 0 writes the run folder, logs and images. */
+  distributed?: boolean;
 }
 
 export interface RunContext {
@@ -56,10 +60,15 @@ export interface RunContext {
   say: (line: string) => void;
   tty: boolean;
   quiet: boolean;
+  /** This process's part of a data-parallel run (a single process is rank 0 of 1). */
+  shard: Shard;
 }
 
 export function prepareRun(o: TrainOptions, kind: string): RunContext {
-  const say = o.log ?? ((s: string) => void process.stderr.write(`${s}\n`));
+  const shard = new Shard(processGroup(o.distributed));
+  // Only rank 0 talks: the other ranks of a data-parallel run compute in silence.
+  const say = !shard.isMain ? () => {} : o.log ?? ((s: string) => void process.stderr.write(`${s}\n`));
+  if (shard.pg.size > 1) say(`data-parallel: ${shard.pg.size} ranks (${shard.pg.library.split(',')[0]})`);
   const notices = new Set<string>();
   const notice = (s: string) => {
     if (!notices.has(s)) say(`notice: ${s}`);
@@ -102,21 +111,22 @@ export function prepareRun(o: TrainOptions, kind: string): RunContext {
   if (newRun && !/^[\w.+-]+$/.test(newRun.name)) throw new ConfigError(`run name "${newRun.name}": use letters, digits, ".", "_", "+" or "-"`);
   const ctx: RunContext = {
     doc, run: o.resume ? run! : runPaths(''), newRun, trainer, training, maxSteps: trainer.maxSteps, seed, scaleLr, resume, configYaml: toYaml(doc), say,
-    tty: o.tty ?? (!o.quiet && !!process.stderr.isTTY), quiet: !!o.quiet,
+    tty: shard.isMain && (o.tty ?? (!o.quiet && !!process.stderr.isTTY)), quiet: !!o.quiet || !shard.isMain, shard,
   };
   return ctx;
 }
 
 /** Create the run folder (a new run) and write the merged configs: called once the model and data are built. */
 export function openRun(ctx: RunContext): void {
+  if (!ctx.shard.isMain) return;
   if (ctx.newRun) ctx.run = createRunDir(ctx.newRun.logdir, ctx.newRun.name);
   ctx.newRun = null;
   writeRunConfigs(ctx.run, ctx.doc, new Date());
 }
 
-/** main.py's learning-rate rule, printed with its formula. */
+/** main.py's learning-rate rule (batch = the per-rank batch, × the number of ranks), printed with its formula. */
 export function learningRate(ctx: RunContext, batchSize: number): number {
-  const { lr, message } = scaledLearningRate(baseLearningRate(ctx.doc), batchSize, ctx.trainer.accumulate, ctx.scaleLr);
+  const { lr, message } = scaledLearningRate(baseLearningRate(ctx.doc), batchSize, ctx.trainer.accumulate, ctx.scaleLr, ctx.shard.pg.size);
   for (const l of message.split('\n')) ctx.say(l);
   return lr;
 }

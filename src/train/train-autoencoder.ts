@@ -12,6 +12,7 @@ import { makeGrid, tensorToImages, writePng } from '../io/image.js';
 import { AutoencoderKL, VQModel } from '../models/autoencoder/autoencoder.js';
 import { LPIPSWithDiscriminator, VQLPIPSWithDiscriminator, loadLpipsWeights } from '../models/losses/index.js';
 import { instantiate } from '../loader/targets.js';
+import { readCheckpoint } from '../io/ckpt.js';
 import { loadCheckpointInto } from '../loader/checkpoint.js';
 import { autoencoderTrainStep, createAutoencoderOptimizers } from './autoencoder-step.js';
 import { restoreOptimizer, saveCheckpoint } from './checkpoint.js';
@@ -21,12 +22,13 @@ import { MetricsLogger } from './logger.js';
 import { learningRate, openRun, prepareRun, type TrainOptions } from './setup.js';
 import { restoreRng, rngStates, runLoop } from './trainer.js';
 import { checkpointFile, type TrainResult } from './train-ldm.js';
+import { GradientReducer, broadcastModule } from './data-parallel.js';
 
 const PERCEPTUAL = 'loss.perceptual_loss.';
 
 export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
   const ctx = prepareRun(o, 'autoencoder');
-  const { doc, training, say, seed } = ctx;
+  const { doc, training, say, seed, shard } = ctx;
   T.manualSeed(seed);
   const { node, path: mpath } = modelNode(doc, 'config');
   const model = instantiate<AutoencoderKL | VQModel>(node, mpath, { gen: new T.Generator(seed) });
@@ -40,7 +42,10 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
   // ---- LPIPS weights ---------------------------------------------------------------------------------------
   let lpipsLoaded = false;
   if (training.lpips_weights) {
-    loadLpipsWeights(loss.perceptual_loss, { full: training.lpips_weights, prefix: training.lpips_weights.includes('lpips') ? '' : PERCEPTUAL });
+    const ck = readCheckpoint(training.lpips_weights);
+    const prefix = [...ck.stateDict.keys()].some((k) => k.startsWith(PERCEPTUAL)) ? PERCEPTUAL : '';
+    ck.close();
+    loadLpipsWeights(loss.perceptual_loss, { full: training.lpips_weights, prefix });
     lpipsLoaded = true;
     say(`LPIPS: weights from ${training.lpips_weights}`);
   }
@@ -70,7 +75,7 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
   const optimizers = createAutoencoderOptimizers(model, lr, { lrGFactor });
   const opts = [optimizers.ae, optimizers.disc];
   const gen = new T.Generator(seed + 1);
-  const loader = trainLoader(data, seed);
+  const loader = trainLoader(data, seed, shard.pg.size);
   let epoch = 0;
   let startStep = 0;
   model.train();
@@ -87,6 +92,8 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
     epoch = ck.state.epoch;
     startStep = ck.state.globalStep;
   }
+  broadcastModule(model, shard.pg);
+  const reducers = { generator: new GradientReducer(optimizers.ae.params(), shard.pg), discriminator: new GradientReducer(optimizers.disc.params(), shard.pg) };
   openRun(ctx);
   // A fixed validation batch for the reconstruction grids.
   const shown = Math.max(1, Math.min(training.max_images, (data.validation ?? data.train).length));
@@ -101,12 +108,26 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
   const stepFn = async (globalStep: number): Promise<Record<string, number>> => {
     const batch = await loader.next();
     epoch = loader.state().epoch;
-    const { logs } = autoencoderTrainStep(model, batch.image, globalStep, { optimizers, gen });
+    let noise: { generator: T.Tensor; discriminator: T.Tensor } | undefined;
+    if (shard.pg.size > 1 && model instanceof AutoencoderKL) {
+      // Data-parallel: the posterior noise of the global batch (what one process draws), this rank's rows.
+      const f = 2 ** (model._ddconfig.ch_mult.length - 1);
+      const shape = [batch.image.shape[0], model._embedDim, batch.image.shape[2] / f, batch.image.shape[3] / f];
+      noise = { generator: T.keep(shard.rows(T.randn(shape, gen))), discriminator: T.keep(shard.rows(T.randn(shape, gen))) };
+    }
+    const x = shard.rows(batch.image);
+    const { logs } = autoencoderTrainStep(model, x, globalStep, {
+      optimizers, gen, noise, backward: shard.pg.size > 1 ? (pass, run) => reducers[pass].backward(run) : undefined,
+    });
+    if (x !== batch.image) x.dispose();
     batch.image.dispose();
-    return { ...logs, lr_abs: optimizers.ae.lr, epoch, global_step: globalStep };
+    noise?.generator.dispose();
+    noise?.discriminator.dispose();
+    return { ...shard.meanLogs(logs), lr_abs: optimizers.ae.lr, epoch, global_step: globalStep };
   };
 
   const images = (globalStep: number): void => {
+    if (!shard.isMain) return;
     T.noGrad(() => T.tidy(() => {
       const enc = model.encode(fixed);
       const rec = model instanceof AutoencoderKL ? model.decode((enc as ReturnType<AutoencoderKL['encode']>).mode()) : model.decode((enc as ReturnType<VQModel['encode']>).quant);
@@ -116,6 +137,7 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
   };
 
   const save = (globalStep: number): void => {
+    if (!shard.isMain) return;
     const weights = new Map([...model.stateDict()].filter(([k]) => !(dropPerceptual && k.startsWith(PERCEPTUAL))));
     saveCheckpoint(ctx.run.checkpoints, {
       weights, optimizers: opts, configYaml: ctx.configYaml, keepLast: training.keep_last,
@@ -125,13 +147,13 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
 
   const trainable = opts.reduce((n, op) => n + op.params().reduce((m, p) => m + p.size, 0), 0);
   say(`training ${(trainable / 1e6).toFixed(2)} M parameters (autoencoder + discriminator), batch ${data.batchSize}, steps ${startStep} → ${ctx.maxSteps}; run folder ${ctx.run.root}`);
-  const logger = new MetricsLogger(ctx.run.metrics, ctx.run.curve, ['train/rec_loss', 'train/kl_loss', 'train/nll_loss', 'train/disc_loss', 'train/g_loss', 'train/d_weight'], ctx.resume ? startStep : null);
+  const logger = shard.isMain ? new MetricsLogger(ctx.run.metrics, ctx.run.curve, ['train/rec_loss', 'train/kl_loss', 'train/nll_loss', 'train/disc_loss', 'train/g_loss', 'train/d_weight'], ctx.resume ? startStep : null) : null;
   try {
     const r = await runLoop({
       startStep, maxSteps: ctx.maxSteps, ckptEvery: training.ckpt_every, imageEvery: training.image_every, curveEvery: training.curve_every,
-      logEvery: ctx.trainer.logEvery, barKeys: ['train/rec_loss', 'train/disc_loss'], tty: ctx.tty, quiet: ctx.quiet, stopAfter: o.stopAfter,
+      logEvery: ctx.trainer.logEvery, barKeys: ['train/rec_loss', 'train/disc_loss'], tty: ctx.tty, quiet: ctx.quiet, stopAfter: o.stopAfter, anyStops: (s) => shard.anyStops(s),
     }, { step: stepFn, save, images }, logger, say);
-    return { runDir: ctx.run.root, globalStep: r.globalStep, interrupted: r.interrupted, records: logger.records, itPerSec: r.itPerSec };
+    return { runDir: ctx.run.root, globalStep: r.globalStep, interrupted: r.interrupted, records: logger?.records ?? [], itPerSec: r.itPerSec, reducer: reducers.generator.stats };
   } finally {
     fixed.dispose();
     await loader.close();

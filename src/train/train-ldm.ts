@@ -14,6 +14,7 @@ import * as T from '../engine/index.js';
 import { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import { sampleLatents } from '../diffusion/sample-latents.js';
 import { seededNoise } from '../diffusion/noise.js';
+import { ddimTimesteps } from '../diffusion/schedules.js';
 import { loadCheckpointInto } from '../loader/checkpoint.js';
 import { ConfigError, modelNode } from '../io/config.js';
 import { makeGrid, tensorToImages, writePng } from '../io/image.js';
@@ -31,6 +32,7 @@ import { MetricsLogger, type LogRecord } from './logger.js';
 import { LambdaLR, buildLrScheduler } from './lr-schedulers.js';
 import { learningRate, openRun, prepareRun, type TrainOptions } from './setup.js';
 import { gradNorm, restoreRng, rngStates, runLoop } from './trainer.js';
+import { GradientReducer, broadcastModule, type GradientReducerStats } from './data-parallel.js';
 
 export interface TrainResult {
   runDir: string;
@@ -38,6 +40,8 @@ export interface TrainResult {
   interrupted: boolean;
   records: readonly LogRecord[];
   itPerSec: number;
+  /** Data-parallel runs: the gradient all-reduce figures of this rank. */
+  reducer?: GradientReducerStats;
 }
 
 /** The reference's init_from_ckpt target: a file, or one of our checkpoint folders (its model.safetensors). */
@@ -53,7 +57,7 @@ export function checkpointFile(p: string, what: string): string {
 
 export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   const ctx = prepareRun(o, 'ldm');
-  const { doc, training, say, seed } = ctx;
+  const { doc, training, say, seed, shard } = ctx;
   // ---- model --------------------------------------------------------------------------------------------
   T.manualSeed(seed);
   const initGen = new T.Generator(seed);
@@ -95,6 +99,13 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
       if (uncondLabel! >= nClasses) throw new ConfigError(`training.uncond_label ${uncondLabel} is outside the ClassEmbedder's n_classes ${nClasses}`);
     }
   }
+  if (training.image_every > 0) {
+    try {
+      ddimTimesteps('uniform', training.sample_steps, cfg.timesteps);
+    } catch (e) {
+      throw new ConfigError(`training.sample_steps: ${(e as Error).message}`);
+    }
+  }
   const useCache = training.cache_latents === true || (training.cache_latents === 'auto' && !data.augment);
   if (training.cache_latents === true && data.augment) throw new ConfigError('training.cache_latents: the dataset draws random augmentation; cached latents would freeze it (set cache_latents: false)');
 
@@ -104,9 +115,10 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   const opt = createLdmOptimizer(model, lr);
   const schedNode = getPath(doc, 'model.params.scheduler_config');
   const sched = schedNode ? new LambdaLR(opt, buildLrScheduler(schedNode, 'model.params.scheduler_config')) : null;
-  const ema = cfg.use_ema ? new LitEma(model.model, { decay: training.ema_decay }) : null;
+  // EMA, checkpoints, logs and images live on rank 0 of a data-parallel run.
+  const ema = cfg.use_ema && shard.isMain ? new LitEma(model.model, { decay: training.ema_decay }) : null;
   const gen = new T.Generator(seed + 1);
-  const loader = trainLoader(data, seed);
+  const loader = trainLoader(data, seed, shard.pg.size);
   let epoch = 0;
   let scaleInitialised = !cfg.scale_by_std;
   let startStep = 0;
@@ -125,9 +137,11 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
     startStep = ck.state.globalStep;
     scaleInitialised = true;
   }
+  broadcastModule(model, shard.pg);
+  const reducer = new GradientReducer(params, shard.pg);
   openRun(ctx);
   if (useCache) {
-    cache = encodeLatentCache(model, data.train, { file: path.join(ctx.run.root, 'latent-cache.safetensors'), say, quiet: ctx.quiet });
+    cache = encodeLatentCache(model, data.train, { file: shard.isMain ? path.join(ctx.run.root, 'latent-cache.safetensors') : undefined, say, quiet: ctx.quiet });
   }
 
   // ---- one step --------------------------------------------------------------------------------------------
@@ -136,23 +150,34 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
       if (!b.class_label) throw new Error(`batch has no class_label (cond_stage_key ${condKey})`);
       const labels = b.class_label.toArray();
       if (training.cond_drop_prob > 0) for (let i = 0; i < labels.length; i++) if (gen.uniform() < training.cond_drop_prob) labels[i] = uncondLabel!;
-      return T.tensor(labels, [labels.length], 'int64');
+      const mine = shard.items(labels);
+      return T.tensor(mine, [mine.length], 'int64');
     }
     if (condKey === 'caption' || condKey === 'txt') {
       if (!b.caption) throw new Error(`batch has no caption (cond_stage_key ${condKey})`);
-      return b.caption.map((c) => (training.cond_drop_prob > 0 && gen.uniform() < training.cond_drop_prob ? training.uncond_prompt : c));
+      return shard.items(b.caption.map((c) => (training.cond_drop_prob > 0 && gen.uniform() < training.cond_drop_prob ? training.uncond_prompt : c)));
     }
     throw new ConfigError(`model.params.cond_stage_key: ${condKey} is not a label or a caption; ldm train conditions on class_label or caption`);
   };
 
+  // The latents of this rank's rows. Every rank computes scale_by_std on the whole first global batch
+  // (the factor one process with that batch gets) and draws the posterior noise of the global batch.
+  const latentShape = (n: number, x: T.Tensor) => [n, cfg.channels, x.shape[2] / model.firstStageFactor, x.shape[3] / model.firstStageFactor];
   const latentsOf = (b: { image: T.Tensor; indices: number[] }, batchIdx: number): T.Tensor => {
     if (!scaleInitialised && shouldScaleByStd(model, { epoch, globalStep: 0, batchIdx, restarted: !!ctx.resume })) {
       const s = scaleByStd(model, b.image, gen);
       say(`scale_by_std: scale_factor = ${s.toPrecision(6)} (1 / std of the first batch's latents)`);
     }
     scaleInitialised = true;
-    if (!cache) return ldmGetInput(model, b.image, gen);
-    return T.noGrad(() => T.tidy(() => model.getFirstStageEncoding(cache!.gaussian ? new DiagonalGaussianDistribution(cache!.moments(b.indices)) : cache!.moments(b.indices), gen)));
+    if (!cache) {
+      if (shard.pg.size === 1) return ldmGetInput(model, b.image, gen);
+      return T.tidy(() => ldmGetInput(model, shard.rows(b.image), shard.rows(T.randn(latentShape(b.image.shape[0], b.image), gen))));
+    }
+    return T.noGrad(() => T.tidy(() => {
+      if (!cache!.gaussian) return model.getFirstStageEncoding(cache!.moments(shard.items(b.indices)));
+      const noise = shard.pg.size === 1 ? gen : shard.rows(T.randn([b.indices.length, cfg.channels, cfg.image_size, cfg.image_size], gen));
+      return model.getFirstStageEncoding(new DiagonalGaussianDistribution(cache!.moments(shard.items(b.indices))), noise);
+    }));
   };
 
   const accumulate = ctx.trainer.accumulate;
@@ -164,14 +189,21 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
       const x0 = latentsOf(batch, a);
       const log = T.tidy(() => {
         const c = ldmConditioning(model, dropCond(batch));
-        const { loss, log } = ldmLossStep(model, x0, c, { gen });
-        T.backward(accumulate > 1 ? T.mul(loss, 1 / accumulate) : loss);
+        // t and noise of the global batch (one process draws exactly these), this rank's rows.
+        const n = x0.shape[0] * shard.pg.size;
+        const draws = shard.pg.size === 1 ? { gen } : { t: shard.rows(T.randint([n], 0, cfg.timesteps, gen, 'int64')), noise: shard.rows(T.randn([n, ...x0.shape.slice(1)], gen)) };
+        const { loss, log } = ldmLossStep(model, x0, c, draws);
+        const run = () => T.backward(accumulate > 1 ? T.mul(loss, 1 / accumulate) : loss);
+        // Gradients are averaged over the ranks once, at the last accumulated batch.
+        if (a === accumulate - 1) reducer.backward(run);
+        else run();
         return log;
       });
       x0.dispose();
       batch.image.dispose();
       for (const [k, v] of Object.entries(log)) logs[k] = (logs[k] ?? 0) + v / accumulate;
     }
+    Object.assign(logs, shard.meanLogs(logs));
     logs.grad_norm = ctx.trainer.clipVal ? clipGradNorm(params, ctx.trainer.clipVal) : gradNorm(params);
     logs.lr_abs = opt.lr;
     opt.step();
@@ -185,6 +217,7 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
 
   // ---- images ------------------------------------------------------------------------------------------
   const sampleGrid = (globalStep: number): void => {
+    if (!shard.isMain) return;
     const rows = isClass ? Math.min(10, Math.max(1, (data.train.numClasses ?? nClasses))) : 1;
     const cols = Math.max(1, Math.floor(training.max_images / rows));
     const n = rows * cols;
@@ -220,6 +253,7 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   };
 
   const save = (globalStep: number): void => {
+    if (!shard.isMain) return;
     const weights = new Map(model.stateDict());
     if (ema) for (const [k, t] of ema.stateDict()) weights.set(k, t);
     saveCheckpoint(ctx.run.checkpoints, {
@@ -232,13 +266,14 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   };
 
   say(`training ${(params.reduce((n, p) => n + p.size, 0) / 1e6).toFixed(2)} M parameters (${model.numParameters() / 1e6 < 0.01 ? model.numParameters() : (model.numParameters() / 1e6).toFixed(2) + ' M'} in the model), batch ${data.batchSize}${accumulate > 1 ? ` × ${accumulate} accumulated` : ''}, ${cache ? 'cached latents' : 'latents encoded per step'}, steps ${startStep} → ${ctx.maxSteps}; run folder ${ctx.run.root}`);
-  const logger = new MetricsLogger(ctx.run.metrics, ctx.run.curve, ['train/loss', 'train/loss_simple', 'grad_norm', 'lr_abs'], ctx.resume ? startStep : null);
+  const logger = shard.isMain ? new MetricsLogger(ctx.run.metrics, ctx.run.curve, ['train/loss', 'train/loss_simple', 'grad_norm', 'lr_abs'], ctx.resume ? startStep : null) : null;
   try {
     const r = await runLoop({
       startStep, maxSteps: ctx.maxSteps, ckptEvery: training.ckpt_every, imageEvery: training.image_every, curveEvery: training.curve_every,
-      logEvery: ctx.trainer.logEvery, barKeys: ['train/loss', 'lr_abs'], tty: ctx.tty, quiet: ctx.quiet, stopAfter: o.stopAfter,
+      logEvery: ctx.trainer.logEvery, barKeys: ['train/loss', 'lr_abs'], tty: ctx.tty, quiet: ctx.quiet, stopAfter: o.stopAfter, anyStops: (s) => shard.anyStops(s),
     }, { step: stepFn, save, images: sampleGrid }, logger, say);
-    return { runDir: ctx.run.root, globalStep: r.globalStep, interrupted: r.interrupted, records: logger.records, itPerSec: r.itPerSec };
+    if (shard.pg.size > 1) say(`data-parallel: ${reducer.stats.buckets} gradient bucket(s) of ${reducer.stats.elements} values; waiting on all-reduce ${reducer.stats.waitSeconds.toFixed(2)} s, issuing ${reducer.stats.issueSeconds.toFixed(2)} s in total`);
+    return { runDir: ctx.run.root, globalStep: r.globalStep, interrupted: r.interrupted, records: logger?.records ?? [], itPerSec: r.itPerSec, reducer: reducer.stats };
   } finally {
     await loader.close();
   }

@@ -20,6 +20,8 @@ export interface LoopSettings {
   quiet: boolean;
   /** Stop after this many steps of this process (tests; null = run to maxSteps). */
   stopAfter?: number | null;
+  /** Data-parallel runs: whether any rank wants to stop (so that all stop at the same step). */
+  anyStops?: (stop: boolean) => boolean;
 }
 
 export interface LoopHooks {
@@ -39,7 +41,8 @@ export interface LoopResult {
   itPerSec: number;
 }
 
-export async function runLoop(s: LoopSettings, h: LoopHooks, logger: MetricsLogger, say: (line: string) => void): Promise<LoopResult> {
+/** `logger` is null on the ranks of a data-parallel run that do not write (all but rank 0). */
+export async function runLoop(s: LoopSettings, h: LoopHooks, logger: MetricsLogger | null, say: (line: string) => void): Promise<LoopResult> {
   let interrupted = false;
   const onSigint = () => {
     if (interrupted) {
@@ -55,14 +58,14 @@ export async function runLoop(s: LoopSettings, h: LoopHooks, logger: MetricsLogg
   let step = s.startStep;
   let savedAt = -1;
   try {
-    while (step < s.maxSteps && !interrupted && (s.stopAfter == null || step - s.startStep < s.stopAfter)) {
+    while (step < s.maxSteps && !(s.anyStops ? s.anyStops(interrupted) : interrupted) && (s.stopAfter == null || step - s.startStep < s.stopAfter)) {
       const values = await h.step(step);
       step++;
-      logger.log({ step, ...values });
+      logger?.log({ step, ...values });
       const shown: Record<string, number> = {};
       for (const k of s.barKeys) if (typeof values[k] === 'number') shown[k.replace(/^train\//, '')] = values[k];
       bar.update(step, shown);
-      if (s.curveEvery > 0 && step % s.curveEvery === 0) logger.writeCurve();
+      if (s.curveEvery > 0 && step % s.curveEvery === 0) logger?.writeCurve();
       if (s.imageEvery > 0 && step % s.imageEvery === 0) h.images(step);
       if (s.ckptEvery > 0 && step % s.ckptEvery === 0) {
         h.save(step);
@@ -75,8 +78,9 @@ export async function runLoop(s: LoopSettings, h: LoopHooks, logger: MetricsLogg
     bar.stop();
     process.off('SIGINT', onSigint);
   }
+  interrupted ||= step < s.maxSteps && (s.stopAfter == null || step - s.startStep < s.stopAfter);
   if (savedAt !== step) h.save(step);
-  logger.writeCurve();
+  logger?.writeCurve();
   const seconds = (Date.now() - t0) / 1000;
   const stepsRun = step - s.startStep;
   const itPerSec = seconds > 0 ? stepsRun / seconds : 0;
