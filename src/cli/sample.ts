@@ -179,9 +179,12 @@ function errorMessage(e: unknown): string | undefined {
   return undefined;
 }
 
+/** Inputs a task can do without (its required ones are what the hint names). */
+const OPTIONAL_INPUTS = new Set<tasks.TaskInput>(['uncondClass', 'vocab', 'tile', 'negativePrompt']);
+
 /** "use --class", "use --image and --mask", … for a task. */
 function flagsOf(task: tasks.TaskName): string {
-  const ins = tasks.TASK_INPUTS[task].filter((i) => !['uncondClass', 'vocab', 'tile'].includes(i)).map((i) => INPUT_FLAGS[i]);
+  const ins = tasks.TASK_INPUTS[task].filter((i) => !OPTIONAL_INPUTS.has(i)).map((i) => INPUT_FLAGS[i]);
   return ins.length ? `use ${ins.join(' and ')}` : 'it takes no conditioning input';
 }
 
