@@ -23,6 +23,8 @@ export interface ModelInfo {
   default?: boolean;
   /** How it was made (the training commands), for the record. */
   trainedWith?: string[];
+  /** Where and how long it trained (figures for the record). */
+  trainingNote?: string;
 }
 
 export interface EmbeddedModel {
