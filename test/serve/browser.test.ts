@@ -33,6 +33,7 @@ before(async () => {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   page = ctx.pages()[0] ?? (await ctx.newPage());
+  page.setDefaultTimeout(120_000);
   page.on('pageerror', (e) => console.log(`# page error: ${e.message}`));
 });
 after(async () => {
