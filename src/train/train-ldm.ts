@@ -16,6 +16,7 @@ import { sampleLatents } from '../diffusion/sample-latents.js';
 import { seededNoise } from '../diffusion/noise.js';
 import { ddimTimesteps } from '../diffusion/schedules.js';
 import { loadCheckpointInto } from '../loader/checkpoint.js';
+import { readCheckpoint } from '../io/ckpt.js';
 import { ConfigError, modelNode } from '../io/config.js';
 import { makeGrid, tensorToImages, writePng } from '../io/image.js';
 import { DiagonalGaussianDistribution } from '../models/autoencoder/distribution.js';
@@ -117,6 +118,19 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   const sched = schedNode ? new LambdaLR(opt, buildLrScheduler(schedNode, 'model.params.scheduler_config')) : null;
   // EMA, checkpoints, logs and images live on rank 0 of a data-parallel run.
   const ema = cfg.use_ema && shard.isMain ? new LitEma(model.model, { decay: training.ema_decay }) : null;
+  if (ema && typeof ldmCkpt === 'string' && ldmCkpt && !ctx.resume) {
+    // init_from_ckpt loads model_ema.* into the LitEma built before it: the EMA continues from the file's.
+    const ck = readCheckpoint(checkpointFile(ldmCkpt, 'model.params.ckpt_path'));
+    try {
+      const own = ema.stateDict();
+      if ([...own.keys()].every((k) => ck.stateDict.has(k))) {
+        for (const [k, t] of own) ck.stateDict.get(k)!.readInto(t, k);
+        say(`EMA: continuing from the model_ema.* weights of ${ldmCkpt} (${ema.numUpdatesValue} updates)`);
+      } else say(`notice: ${ldmCkpt} has no complete model_ema.* set: the EMA starts from its live weights`);
+    } finally {
+      ck.close();
+    }
+  }
   const gen = new T.Generator(seed + 1);
   const loader = trainLoader(data, seed, shard.pg.size);
   let epoch = 0;
