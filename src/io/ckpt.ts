@@ -18,6 +18,26 @@ import { decodeElements, ELEMENT_TYPES, encodeSafetensorsHeader, parseSafetensor
 import { writeAll, writeAtomic } from './atomic.js';
 import { ZipReader } from './zip.js';
 
+/** A typed error for a malformed checkpoint; the message names the file and the key, entry or value. */
+export class CheckpointError extends Error {}
+
+/** A short, readable rendering of an unpickled value for messages (never "[object Object]"). */
+export function describeValue(v: unknown, depth = 0): string {
+  if (v === null || v === undefined) return 'None';
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  if (depth > 2) return '…';
+  if (Array.isArray(v)) return `(${v.slice(0, 6).map((x) => describeValue(x, depth + 1)).join(', ')}${v.length > 6 ? ', …' : ''})`;
+  if (v instanceof Map) return `dict of ${v.size}`;
+  if (v instanceof PyObject) return `${v.cls} object`;
+  if (v instanceof LazyTensor) return `tensor [${v.shape}]`;
+  if (typeof v === 'object' && 'qualname' in v) return String((v as PyCallable).qualname);
+  if (v instanceof Uint8Array) return `bytes of ${v.length}`;
+  return typeof v;
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
 // ---- element types ---------------------------------------------------------------------------------
 
 /** torch.<Name>Storage → safetensors element type. */
@@ -61,20 +81,37 @@ export class LazyTensor {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 
+  /**
+   * Refuse geometry that does not fit the storage: sizes and strides that are not non-negative integers,
+   * a span beyond the storage, or more elements than the storage holds (zero or overlapping strides would
+   * expand a few bytes of file into gigabytes of tensor).
+   */
+  check(key = '?'): void {
+    const w = ELEMENT_TYPES[this.storage.elem].bytes;
+    const what = `${this.source}: tensor ${key} (size [${this.shape}], strides [${this.strides}], offset ${this.storageOffset})`;
+    if (this.shape.length !== this.strides.length) throw new CheckpointError(`${what} has ${this.shape.length} sizes but ${this.strides.length} strides`);
+    if (!this.shape.every(isCount) || !this.strides.every(isCount) || !isCount(this.storageOffset)) throw new CheckpointError(`${what}: sizes, strides and offset must be non-negative integers`);
+    const n = this.shape.reduce((a, b) => a * b, 1);
+    if (n === 0) return;
+    let hi = this.storageOffset;
+    for (let i = 0; i < this.shape.length; i++) hi += (this.shape[i] - 1) * this.strides[i];
+    if (!Number.isSafeInteger(hi) || (hi + 1) * w > this.storage.byteLength) {
+      throw new CheckpointError(`${what} reaches element ${hi}, beyond its storage ${this.storage.key} (${this.storage.byteLength} bytes of ${this.storage.elem}; file corrupt?)`);
+    }
+    if (n * w > this.storage.byteLength) {
+      throw new CheckpointError(`${what} has ${n} elements but its storage ${this.storage.key} holds only ${Math.floor(this.storage.byteLength / w)} (zero or overlapping strides are not loaded)`);
+    }
+  }
+
   /** The values as contiguous little-endian bytes in the file's element type. */
   rawBytes(): Uint8Array {
+    this.check();
     const w = ELEMENT_TYPES[this.storage.elem].bytes;
     const n = this.size;
     if (n === 0) return new Uint8Array(0);
-    let lo = this.storageOffset, hi = this.storageOffset;
-    for (let i = 0; i < this.shape.length; i++) {
-      const span = (this.shape[i] - 1) * this.strides[i];
-      if (span < 0) lo += span;
-      else hi += span;
-    }
-    if (lo < 0 || (hi + 1) * w > this.storage.byteLength) {
-      throw new Error(`${this.source}: tensor [${this.shape}] at offset ${this.storageOffset} with strides [${this.strides}] exceeds its storage ${this.storage.key} (${this.storage.byteLength} bytes)`);
-    }
+    const lo = this.storageOffset;
+    let hi = this.storageOffset;
+    for (let i = 0; i < this.shape.length; i++) hi += (this.shape[i] - 1) * this.strides[i];
     let contiguous = true;
     let acc = 1;
     for (let i = this.shape.length - 1; i >= 0; i--) {
@@ -148,7 +185,7 @@ export function readCheckpoint(path: string, opts: ReadCheckpointOptions = {}): 
   if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return readTorchZip(path, opts);
   if (head.length >= 9 && head[8] === 0x7b) return readSafetensorsLazy(path);
   if (head.length >= 4 && head[0] === 0x80 && head[2] === 0x8a && head[3] === 0x0a) return readTorchLegacy(path, opts);
-  throw new Error(`${path}: not a checkpoint (neither a torch.save zip archive nor safetensors; ${head.length} bytes read${head.length === 0 ? ', file is empty' : ''})`);
+  throw new CheckpointError(`${path}: not a checkpoint (neither a torch.save zip archive nor safetensors; ${head.length} bytes read${head.length === 0 ? ', file is empty' : ''})`);
 }
 
 function readHead(path: string, n: number): Uint8Array {
@@ -212,9 +249,11 @@ function torchGlobals(source: string): Record<string, PyCallable> {
 
 function rebuildTensor(args: unknown[], source: string): LazyTensor {
   const [storage, offset, size, stride] = args as [StorageRef, number, number[], number[]];
-  if (!storage || typeof (storage as StorageRef).read !== 'function') throw new UnpicklingError(`${source}: _rebuild_tensor without a storage`);
-  if (!Array.isArray(size) || !Array.isArray(stride) || typeof offset !== 'number') throw new UnpicklingError(`${source}: malformed _rebuild_tensor arguments`);
-  return new LazyTensor(size.map(Number), stride.map(Number), offset, storage, source);
+  if (!storage || typeof (storage as StorageRef).read !== 'function') throw new UnpicklingError(`${source}: _rebuild_tensor without a storage (got ${describeValue(storage)})`);
+  if (!Array.isArray(size) || !Array.isArray(stride) || size.length > 64 || !size.every(isCount) || !stride.every(isCount) || !isCount(offset)) {
+    throw new UnpicklingError(`${source}: tensor with size ${describeValue(size)}, stride ${describeValue(stride)}, storage offset ${describeValue(offset)}: expected tuples of non-negative integers and an integer offset`);
+  }
+  return new LazyTensor([...size], [...stride], offset, storage, source);
 }
 
 /** numpy scalars (e.g. a saved best score): decode the common numeric types, keep others inert. */
@@ -257,34 +296,40 @@ function withHint<R>(fn: () => R): R {
 }
 
 function storageElem(type: PyCallable | undefined, path: string): { typeName: string; elem: string } {
-  const typeName = type?.qualname?.replace(/^torch\./, '') ?? '?';
-  const elem = TORCH_STORAGES[typeName];
-  if (!elem) throw new UnpicklingError(`${path}: unsupported storage type ${type?.qualname}`);
+  const q = type && typeof type === 'object' && typeof type.qualname === 'string' ? type.qualname : '';
+  const typeName = q.replace(/^torch\./, '');
+  const elem = Object.hasOwn(TORCH_STORAGES, typeName) ? TORCH_STORAGES[typeName] : undefined;
+  if (!elem) throw new UnpicklingError(`${path}: unsupported storage type ${q || describeValue(type)}`);
   return { typeName, elem };
 }
+
+/** data.pkl holds only the structure (keys, shapes, storage references): real ones are at most a few MB. */
+const MAX_PICKLE_BYTES = 256 << 20;
 
 function readTorchZip(path: string, opts: ReadCheckpointOptions): Checkpoint {
   const zip = new ZipReader(path);
   try {
     const pkl = [...zip.entries.keys()].find((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
-    if (!pkl) throw new Error(`${path}: zip archive has no <name>/data.pkl (not a torch.save checkpoint)`);
+    if (!pkl) throw new CheckpointError(`${path}: zip archive has no <name>/data.pkl (not a torch.save checkpoint)`);
+    if (zip.entry(pkl).size > MAX_PICKLE_BYTES) throw new CheckpointError(`${path}: ${pkl} declares ${zip.entry(pkl).size} bytes, more than the ${MAX_PICKLE_BYTES} a pickled state dict needs (corrupt or hostile file)`);
     const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
     const bo = zip.entries.has(`${prefix}byteorder`) ? new TextDecoder().decode(zip.read(`${prefix}byteorder`)).trim() : 'little';
-    if (bo !== 'little' && bo !== 'big') throw new Error(`${path}: unknown byteorder ${JSON.stringify(bo)}`);
+    if (bo !== 'little' && bo !== 'big') throw new CheckpointError(`${path}: unknown byteorder ${JSON.stringify(bo.slice(0, 40))}`);
     const resolveGlobal = makeResolver(path, opts);
     const storages = new Map<string, StorageRef>();
     const persistentLoad = (pid: unknown): StorageRef => {
-      if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new UnpicklingError(`${path}: unsupported persistent id ${String(pid)}`);
+      if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new UnpicklingError(`${path}: unsupported persistent id ${describeValue(pid)}`);
       const [, type, key, , numel] = pid as [string, PyCallable, string, string, number];
       const { typeName, elem } = storageElem(type, path);
-      const k = String(key);
+      if (typeof key !== 'string' || !isCount(numel)) throw new UnpicklingError(`${path}: storage reference with key ${describeValue(key)} and size ${describeValue(numel)} (expected a string and a non-negative integer)`);
+      const k = key;
       const cached = storages.get(k);
       if (cached) return cached;
       const entry = `${prefix}data/${k}`;
       const ent = zip.entry(entry);
       const byteLength = Number(numel) * ELEMENT_TYPES[elem].bytes;
       if (typeName !== 'UntypedStorage' && ent.size < byteLength) {
-        throw new Error(`${path}: storage ${entry} has ${ent.size} bytes, expected ${byteLength} (${numel} × ${typeName}; file corrupt?)`);
+        throw new CheckpointError(`${path}: storage ${entry} has ${ent.size} bytes, expected ${byteLength} (${numel} × ${typeName}; file corrupt?)`);
       }
       const ref: StorageRef = { key: entry, elem, byteLength: ent.size, bigEndian: bo === 'big', read: (start, length) => zip.readRange(entry, start, length) };
       storages.set(k, ref);
@@ -306,11 +351,14 @@ function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint 
   try {
     const size = fstatSync(fd).size;
     const readAt = (pos: number, len: number) => {
+      if (!Number.isSafeInteger(pos) || !Number.isSafeInteger(len) || pos < 0 || len < 0 || pos + len > size) {
+        throw new CheckpointError(`${path}: byte range [${pos}, ${pos + len}) is outside the file (${size} bytes; truncated?)`);
+      }
       const b = new Uint8Array(len);
       let done = 0;
       while (done < len) {
         const n = readSync(fd, b, done, Math.min(len - done, 1 << 30), pos + done);
-        if (n === 0) throw new Error(`${path}: unexpected end of file at byte ${pos + done} (file has ${size} bytes; truncated?)`);
+        if (n === 0) throw new CheckpointError(`${path}: unexpected end of file at byte ${pos + done} (file has ${size} bytes; truncated?)`);
         done += n;
       }
       return b;
@@ -318,12 +366,19 @@ function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint 
     const resolveGlobal = makeResolver(path, opts);
     const roots = new Map<string, { elem: string; numel: number; offset: number | null }>();
     const persistentLoad = (pid: unknown): StorageRef => {
-      if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new UnpicklingError(`${path}: unsupported persistent id ${String(pid)}`);
-      const [, type, rootKey, , numel, view] = pid as [string, PyCallable, string, string, number, unknown];
+      if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new UnpicklingError(`${path}: unsupported persistent id ${describeValue(pid)}`);
+      const [, type, rootKey, , numel, view] = pid as [string, PyCallable, unknown, string, number, unknown];
       const { elem } = storageElem(type, path);
+      if (!(typeof rootKey === 'string' || rootKey instanceof Uint8Array) || !isCount(numel) || numel * ELEMENT_TYPES[elem].bytes > size) {
+        throw new UnpicklingError(`${path}: storage reference with key ${describeValue(rootKey)} and size ${describeValue(numel)} (expected a key and at most the file's bytes)`);
+      }
+      if (Array.isArray(view) && view.length === 3 && (!isCount(view[1]) || !isCount(view[2]) || (view[1] as number) + (view[2] as number) > numel)) {
+        throw new UnpicklingError(`${path}: storage view ${describeValue(view)} lies outside its storage of ${numel} elements`);
+      }
       const k = keyString(rootKey);
       if (!roots.has(k)) roots.set(k, { elem, numel: Number(numel), offset: null });
       const root = roots.get(k)!;
+      if (root.elem !== elem || root.numel !== numel) throw new UnpicklingError(`${path}: storage ${k} is referenced with two different types or sizes`);
       const w = ELEMENT_TYPES[elem].bytes;
       let start = 0, len = root.numel * w;
       if (Array.isArray(view) && view.length === 3) {
@@ -333,7 +388,7 @@ function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint 
       return {
         key: `${k}${start ? `@${start}` : ''}`, elem, byteLength: len, bigEndian: false,
         read: (s, l) => {
-          if (root.offset === null) throw new Error(`${path}: storage ${k} has no data record (file corrupt?)`);
+          if (root.offset === null) throw new CheckpointError(`${path}: storage ${k} has no data record (file corrupt?)`);
           return readAt(root.offset + start + s, l);
         },
       };
@@ -346,23 +401,24 @@ function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint 
         const src = `${path} (legacy torch.save)`;
         const base = { resolveGlobal, source: src };
         const magic = unpickleAt(head, 0, base);
-        if (magic.value !== 0x1950a86a20f9469cfc6cn) throw new Error(`${path}: bad magic number (not a torch.save file)`);
+        if (magic.value !== 0x1950a86a20f9469cfc6cn) throw new CheckpointError(`${path}: bad magic number (not a torch.save file)`);
         const proto = unpickleAt(head, magic.end, base);
-        if (proto.value !== 1001) throw new Error(`${path}: unsupported legacy protocol version ${String(proto.value)}`);
+        if (proto.value !== 1001) throw new CheckpointError(`${path}: unsupported legacy protocol version ${describeValue(proto.value)}`);
         const sysInfo = unpickleAt(head, proto.end, base);
         if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false) throw new Error(`${path}: big-endian legacy checkpoints are not supported`);
         const main = withHint(() => unpickleAt(head, sysInfo.end, { ...base, persistentLoad }));
         const keys = unpickleAt(head, main.end, base);
-        if (!Array.isArray(keys.value)) throw new Error(`${path}: corrupt storage key list`);
+        if (!Array.isArray(keys.value)) throw new CheckpointError(`${path}: corrupt storage key list (got ${describeValue(keys.value)})`);
         let pos = keys.end;
         for (const key of keys.value as unknown[]) {
           const r = roots.get(keyString(key));
-          if (!r) throw new Error(`${path}: storage ${String(key)} is listed but not referenced`);
+          if (!r) throw new CheckpointError(`${path}: storage ${describeValue(key)} is listed but not referenced`);
           const n = Number(new DataView(readAt(pos, 8).buffer).getBigInt64(0, true));
-          if (n !== r.numel) throw new Error(`${path}: storage ${String(key)} has ${n} elements, expected ${r.numel} (file corrupt?)`);
+          if (r.offset !== null) throw new CheckpointError(`${path}: storage ${describeValue(key)} is listed twice`);
+          if (n !== r.numel) throw new CheckpointError(`${path}: storage ${describeValue(key)} has ${n} elements, expected ${r.numel} (file corrupt?)`);
           r.offset = pos + 8;
           pos += 8 + n * ELEMENT_TYPES[r.elem].bytes;
-          if (pos > size) throw new Error(`${path}: storage ${String(key)} extends past the end of the file (${size} bytes; truncated?)`);
+          if (pos > size) throw new CheckpointError(`${path}: storage ${describeValue(key)} extends past the end of the file (${size} bytes; truncated?)`);
         }
         let closed = false;
         return { ...splitTop(main.value, path), path, format: 'torch-legacy', top: main.value, close: () => { if (!closed) closeSync(fd); closed = true; } };
@@ -387,15 +443,18 @@ function keyString(k: unknown): string {
 
 /** Find the weights in the top-level object: `{"state_dict": {...}, "global_step": n, ...}` or a bare state dict. */
 function splitTop(top: unknown, path: string): { stateDict: Map<string, LazyTensor>; globalStep?: number; epoch?: number } {
-  if (!(top instanceof Map)) throw new Error(`${path}: the saved object is not a dict (got ${top === null ? 'None' : typeof top})`);
+  if (!(top instanceof Map)) throw new CheckpointError(`${path}: the saved object is not a dict (got ${describeValue(top)})`);
   const sdObj = top.has('state_dict') ? top.get('state_dict') : top;
-  if (!(sdObj instanceof Map)) throw new Error(`${path}: "state_dict" is not a dict`);
+  if (!(sdObj instanceof Map)) throw new CheckpointError(`${path}: "state_dict" is not a dict (got ${describeValue(sdObj)})`);
   const stateDict = new Map<string, LazyTensor>();
   for (const [k, v] of sdObj) {
-    if (v instanceof LazyTensor) stateDict.set(String(k), v);
-    else if (sdObj !== top) throw new Error(`${path}: state_dict entry ${String(k)} is not a tensor`);
+    if (v instanceof LazyTensor) {
+      if (typeof k !== 'string') throw new CheckpointError(`${path}: state_dict key ${describeValue(k)} is not a string`);
+      v.check(k);
+      stateDict.set(k, v);
+    } else if (sdObj !== top) throw new CheckpointError(`${path}: state_dict entry ${describeValue(k)} is not a tensor (got ${describeValue(v)})`);
   }
-  if (sdObj === top && stateDict.size === 0) throw new Error(`${path}: no "state_dict" and no tensors at the top level`);
+  if (sdObj === top && stateDict.size === 0) throw new CheckpointError(`${path}: no "state_dict" and no tensors at the top level`);
   const num = (k: string) => (typeof top.get(k) === 'number' ? (top.get(k) as number) : undefined);
   return { stateDict, globalStep: num('global_step'), epoch: num('epoch') };
 }

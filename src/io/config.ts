@@ -13,16 +13,66 @@ export type ConfigNode = { target: string; params?: Record<string, unknown> | nu
 
 export class ConfigError extends Error {}
 
-/** Parse a YAML file; returns the whole document. */
+/** Config files are a few KB; anything this large is not one. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+/** Deepest `[`/`{` nesting accepted in a config's flow collections (the parser recurses on them). */
+const MAX_FLOW_DEPTH = 64;
+
+/**
+ * Parse a YAML file; returns the whole document. Refused before parsing: files over 1 MiB and deeply
+ * nested flow collections; while parsing: more than 100 alias expansions (alias bombs); after: recursive
+ * aliases (a structure containing itself), named by their config path.
+ */
 export function readYaml(path: string): Record<string, unknown> {
   let doc: unknown;
+  let text: string;
   try {
-    doc = parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read the config (${(e as Error).message})`);
+  }
+  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(`${path}: ${text.length} characters is too large for a config file (limit ${MAX_CONFIG_BYTES})`);
+  const deep = flowDepth(text);
+  if (deep) throw new ConfigError(`${path}: line ${deep.line}: collections nested more than ${MAX_FLOW_DEPTH} levels deep`);
+  try {
+    doc = parse(text, { maxAliasCount: 100 });
   } catch (e) {
     throw new ConfigError(`${path}: ${(e as Error).message}`);
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${path}: expected a mapping at the top level`);
+  const cycle = findCycle(doc, '', new Set());
+  if (cycle !== null) throw new ConfigError(`${path}: ${cycle || 'the document'} contains itself (a recursive YAML alias)`);
   return doc as Record<string, unknown>;
+}
+
+/** The first line where `[`/`{` nesting (outside quotes and comments) passes the limit, or null. */
+function flowDepth(text: string): { line: number } | null {
+  let depth = 0, line = 1, quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') line++;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote || c === '\n') quote = '';
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]))) while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+    else if (c === '[' || c === '{') { if (++depth > MAX_FLOW_DEPTH) return { line }; }
+    else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+  return null;
+}
+
+/** Config path of a value that contains itself, or null when the structure is a tree (shared aliases are fine). */
+function findCycle(v: unknown, path: string, open: Set<unknown>): string | null {
+  if (!v || typeof v !== 'object') return null;
+  if (open.has(v)) return path;
+  open.add(v);
+  for (const [k, x] of Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v)) {
+    const hit = findCycle(x, joinPath(path, k), open);
+    if (hit !== null) return hit;
+  }
+  open.delete(v);
+  return null;
 }
 
 /**
@@ -41,6 +91,23 @@ export function joinPath(path: string, key: string): string {
 }
 
 type Builder = (node: ConfigNode, path: string) => unknown;
+
+/** Ranges of the parameters that size allocations even in a shape-only build (a schedule of `timesteps`
+ *  float64 values, embedding tables, spatial sizes): a config beyond them is refused with its path. */
+const SIZE_LIMITS: Record<string, [number, number]> = {
+  timesteps: [1, 100000], num_timesteps_cond: [1, 100000], image_size: [1, 65536], resolution: [1, 65536],
+  n_embed: [1, 1 << 24], n_classes: [1, 1 << 24], vocab_size: [1, 1 << 24], max_seq_len: [1, 1 << 20],
+};
+
+/** A value for messages, safe for circular and huge ones. */
+function show(v: unknown): string {
+  try {
+    const s = JSON.stringify(v);
+    return s === undefined ? String(v) : s.length > 120 ? `${s.slice(0, 120)}…` : s;
+  } catch {
+    return Array.isArray(v) ? 'a list' : typeof v;
+  }
+}
 
 /** Typed, tracked access to one params mapping. */
 export class Params {
@@ -84,7 +151,9 @@ export class Params {
       if (dflt === undefined) this.err(key, 'required number is missing');
       return dflt!;
     }
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.err(key, `expected a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.err(key, `expected a number, got ${show(v)}`);
+    const lim = Object.hasOwn(SIZE_LIMITS, key) ? SIZE_LIMITS[key] : undefined;
+    if (lim && ((v as number) < lim[0] || (v as number) > lim[1])) this.err(key, `${v} is out of range (${lim[0]} … ${lim[1]})`);
     return v as number;
   }
 
@@ -104,7 +173,7 @@ export class Params {
       if (dflt === undefined) this.err(key, 'required boolean is missing');
       return dflt!;
     }
-    if (typeof v !== 'boolean') this.err(key, `expected true/false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') this.err(key, `expected true/false, got ${show(v)}`);
     return v as boolean;
   }
 
@@ -114,7 +183,7 @@ export class Params {
       if (dflt === undefined) this.err(key, 'required string is missing');
       return dflt!;
     }
-    if (typeof v !== 'string') this.err(key, `expected a string, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string') this.err(key, `expected a string, got ${show(v)}`);
     return v as string;
   }
 
@@ -125,7 +194,7 @@ export class Params {
   /** One of the given strings. */
   oneOf<S extends string>(key: string, choices: readonly S[], dflt?: S): S {
     const v = this.string(key, dflt);
-    if (!choices.includes(v as S)) this.err(key, `expected one of ${choices.join(', ')}, got ${JSON.stringify(v)}`);
+    if (!choices.includes(v as S)) this.err(key, `expected one of ${choices.join(', ')}, got ${show(v)}`);
     return v as S;
   }
 
@@ -136,14 +205,14 @@ export class Params {
       return [...dflt!];
     }
     // A single number where a list is allowed (e.g. attention_resolutions: 16) is taken as a one-element list.
-    const arr = Array.isArray(v) ? v : typeof v === 'number' ? [v] : this.err(key, `expected a list of numbers, got ${JSON.stringify(v)}`);
-    for (const x of arr) if (typeof x !== 'number') this.err(key, `expected a list of numbers, got ${JSON.stringify(v)}`);
+    const arr = Array.isArray(v) ? v : typeof v === 'number' ? [v] : this.err(key, `expected a list of numbers, got ${show(v)}`);
+    for (const x of arr) if (typeof x !== 'number') this.err(key, `expected a list of numbers, got ${show(v)}`);
     return arr as number[];
   }
 
   ints(key: string, dflt?: number[]): number[] {
     const v = this.numbers(key, dflt);
-    for (const x of v) if (!Number.isInteger(x)) this.err(key, `expected integers, got ${JSON.stringify(v)}`);
+    for (const x of v) if (!Number.isInteger(x)) this.err(key, `expected integers, got ${show(v)}`);
     return v;
   }
 
@@ -154,7 +223,7 @@ export class Params {
       if (optional) return null;
       this.err(key, 'required mapping is missing');
     }
-    if (typeof v !== 'object' || Array.isArray(v)) this.err(key, `expected a mapping, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'object' || Array.isArray(v)) this.err(key, `expected a mapping, got ${show(v)}`);
     const child = new Params(v as Record<string, unknown>, this.at(key), this.target, this.builder);
     this.children.push(child);
     return child;

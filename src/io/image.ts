@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
 import { PNG } from 'pngjs';
-import jpeg from 'jpeg-js';
+import { checkJpeg, checkPng, decoderFailure, ImageError, MAX_PIXELS } from './image-check.js';
+import { decodeJpegPixels } from './jpeg-decode.js';
 import * as T from '../engine/index.js';
 
 /** 8-bit pixels, row-major, `channels` interleaved values per pixel. */
@@ -18,6 +19,8 @@ export interface Image {
   channels: 1 | 3 | 4;
   data: Uint8Array;
 }
+
+export { ImageError, MAX_PIXELS };
 
 // ---- files -----------------------------------------------------------------------------------------------
 
@@ -29,7 +32,7 @@ export function readImage(path: string): Image {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read image ${path}: ${(e as Error).message}`);
+    throw new ImageError(`cannot read image ${path}: ${(e as Error).message}`);
   }
   return decodeImage(buf, path);
 }
@@ -37,23 +40,30 @@ export function readImage(path: string): Image {
 /** Decodes PNG or JPEG bytes as 8-bit RGBA; `source` names the input in errors. */
 export function decodeImage(bytes: Uint8Array, source = 'image'): Image {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Structure and size are checked first (src/io/image-check.ts): no decoder sees a file declaring a huge image.
   if (buf.subarray(0, 8).equals(PNG_SIG)) {
+    const { width, height } = checkPng(buf, source);
+    let png: { width: number; height: number; data: Buffer };
     try {
-      const png = PNG.sync.read(buf);
-      return { width: png.width, height: png.height, channels: 4, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length) };
+      png = PNG.sync.read(buf);
     } catch (e) {
-      throw new Error(`${source}: not a readable PNG (${(e as Error).message})`);
+      throw new ImageError(`${source}: not a readable PNG (${decoderFailure(e)})`);
     }
+    if (png.width !== width || png.height !== height || png.data.length !== width * height * 4) throw new ImageError(`${source}: not a readable PNG (decoded size differs from IHDR)`);
+    return { width, height, channels: 4, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length) };
   }
   if (buf[0] === 0xff && buf[1] === 0xd8) {
+    const { width, height, firstScan } = checkJpeg(buf, source);
+    let img: { width: number; height: number; data: Uint8Array };
     try {
-      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true });
-      return { width: img.width, height: img.height, channels: 4, data: img.data };
+      img = decodeJpegPixels(buf, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
     } catch (e) {
-      throw new Error(`${source}: not a readable JPEG (${(e as Error).message})`);
+      throw new ImageError(`${source}: not a readable JPEG (${decoderFailure(e)} in the scans from byte ${firstScan})`);
     }
+    if (img.width !== width || img.height !== height || img.data.length !== width * height * 4) throw new ImageError(`${source}: not a readable JPEG (decoded size differs from the frame header)`);
+    return { width, height, channels: 4, data: img.data };
   }
-  throw new Error(`${source}: unsupported image format (PNG and JPEG are supported)`);
+  throw new ImageError(`${source}: unsupported image format (PNG and JPEG are supported)`);
 }
 
 /** Writes 8-bit RGB/RGBA/gray pixels as a PNG, with text chunks, atomically (temp file + rename). */

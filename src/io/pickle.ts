@@ -99,6 +99,11 @@ function describe(v: unknown): string {
 
 const MARK = Symbol('mark');
 
+/** Deepest container nesting accepted (state dicts nest a few levels; Python's own limit is about 1000). */
+export const MAX_PICKLE_DEPTH = 1000;
+/** Longest integer accepted (LONG1/LONG4/INT/LONG text): Python ints in checkpoints are a few bytes. */
+export const MAX_LONG_BYTES = 4096;
+
 /** Unpickle `bytes`. Throws UnpicklingError (naming `source`) on refused globals or malformed data. */
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
   return unpickleAt(bytes, 0, opts).value;
@@ -113,6 +118,24 @@ export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptio
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
+  // Nesting depth of the containers built so far (bottom-up; deep structures are refused, not recursed into).
+  const depths = new WeakMap<object, number>();
+  const depthOf = (v: unknown): number => (v !== null && typeof v === 'object' ? depths.get(v) ?? 1 : 0);
+  const nest = <C>(container: C, children: Iterable<unknown>): C => {
+    let d = depthOf(container);
+    for (const c of children) d = Math.max(d, depthOf(c) + 1);
+    if (d > MAX_PICKLE_DEPTH) fail(`containers nested more than ${MAX_PICKLE_DEPTH} levels deep at offset ${pos - 1} (corrupt or hostile pickle)`);
+    if (d > 1) depths.set(container as object, d);
+    return container;
+  };
+  const long = (n: number) => {
+    if (n > MAX_LONG_BYTES) fail(`integer of ${n} bytes at offset ${pos} (more than ${MAX_LONG_BYTES}; corrupt or hostile pickle)`);
+    return decodeLong(take(n));
+  };
+  const intText = (s: string) => {
+    if (s.length > MAX_LONG_BYTES) fail(`integer literal of ${s.length} digits at offset ${pos - s.length - 1} (more than ${MAX_LONG_BYTES})`);
+    return parseIntText(s, fail);
+  };
 
   const fail = (msg: string): never => {
     throw new UnpicklingError(`${src}: ${msg}`);
@@ -197,15 +220,15 @@ export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptio
       case 0x4d: stack.push(u16()); break; // BININT2
       case 0x49: { // INT (text)
         const s = line();
-        stack.push(s === '01' ? true : s === '00' ? false : parseIntText(s, fail));
+        stack.push(s === '01' ? true : s === '00' ? false : intText(s));
         break;
       }
-      case 0x4c: stack.push(parseIntText(line().replace(/L$/, ''), fail)); break; // LONG (text)
-      case 0x8a: stack.push(decodeLong(take(u8()))); break; // LONG1
+      case 0x4c: stack.push(intText(line().replace(/L$/, ''))); break; // LONG (text)
+      case 0x8a: stack.push(long(u8())); break; // LONG1
       case 0x8b: { // LONG4
         const n = i32();
         if (n < 0) fail('LONG4 with negative length');
-        stack.push(decodeLong(take(n)));
+        stack.push(long(n));
         break;
       }
       case 0x47: { need(8); stack.push(dv.getFloat64(pos, false)); pos += 8; break; } // BINFLOAT (big-endian)
@@ -233,28 +256,28 @@ export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptio
       case 0x96: stack.push(take(u64()).slice()); break; // BYTEARRAY8
       // ---- containers
       case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x61: { const v = pop(); append(top(), [v]); break; } // APPEND
-      case 0x65: { const vs = popMark(); append(top(), vs); break; } // APPENDS
+      case 0x6c: { const vs = popMark(); stack.push(nest(vs, vs)); break; } // LIST
+      case 0x61: { const v = pop(); append(nest(top(), [v]), [v]); break; } // APPEND
+      case 0x65: { const vs = popMark(); append(nest(top(), vs), vs); break; } // APPENDS
       case 0x29: stack.push(Object.freeze([])); break; // EMPTY_TUPLE
-      case 0x74: stack.push(Object.freeze(popMark())); break; // TUPLE
-      case 0x85: stack.push(Object.freeze([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(), a = pop(); stack.push(Object.freeze([a, b])); break; } // TUPLE2
-      case 0x87: { const c = pop(), b = pop(), a = pop(); stack.push(Object.freeze([a, b, c])); break; } // TUPLE3
+      case 0x74: { const vs = popMark(); stack.push(Object.freeze(nest(vs, vs))); break; } // TUPLE
+      case 0x85: { const a = [pop()]; stack.push(Object.freeze(nest(a, a))); break; } // TUPLE1
+      case 0x86: { const b = pop(), a = pop(); stack.push(Object.freeze(nest([a, b], [a, b]))); break; } // TUPLE2
+      case 0x87: { const c = pop(), b = pop(), a = pop(); stack.push(Object.freeze(nest([a, b, c], [a, b, c]))); break; } // TUPLE3
       case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
       case 0x64: { // DICT
         const items = popMark();
         if (items.length % 2) fail('DICT with an odd number of items');
         const m = new Map();
         for (let i = 0; i < items.length; i += 2) m.set(items[i], items[i + 1]);
-        stack.push(m);
+        stack.push(nest(m, items));
         break;
       }
-      case 0x73: { const v = pop(), k = pop(); setItem(top(), k, v); break; } // SETITEM
+      case 0x73: { const v = pop(), k = pop(); setItem(nest(top(), [k, v]), k, v); break; } // SETITEM
       case 0x75: { // SETITEMS
         const items = popMark();
         if (items.length % 2) fail('SETITEMS with an odd number of items');
-        const d = top();
+        const d = nest(top(), items);
         for (let i = 0; i < items.length; i += 2) setItem(d, items[i], items[i + 1]);
         break;
       }
@@ -268,11 +291,11 @@ export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptio
       }
       case 0x91: stack.push(new Set(popMark())); break; // FROZENSET
       // ---- memo
-      case 0x70: memo.set(parseIntText(line(), fail) as number, top()); break; // PUT
+      case 0x70: memo.set(memoKey(intText(line()), fail), top()); break; // PUT
       case 0x71: memo.set(u8(), top()); break; // BINPUT
       case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
       case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x67: stack.push(memoGet(memo, parseIntText(line(), fail) as number, fail)); break; // GET
+      case 0x67: stack.push(memoGet(memo, memoKey(intText(line()), fail), fail)); break; // GET
       case 0x68: stack.push(memoGet(memo, u8(), fail)); break; // BINGET
       case 0x6a: stack.push(memoGet(memo, u32(), fail)); break; // LONG_BINGET
       // ---- objects
@@ -347,6 +370,11 @@ export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptio
   }
 }
 
+function memoKey(k: number | bigint, fail: (m: string) => never): number {
+  if (typeof k !== 'number' || k < 0) fail(`memo key ${k} is not a valid index`);
+  return k as number;
+}
+
 function memoGet(memo: Map<number, unknown>, k: number, fail: (m: string) => never): unknown {
   if (!memo.has(k)) fail(`memo key ${k} not found (corrupt pickle?)`);
   return memo.get(k);
@@ -378,8 +406,9 @@ function toSafe(v: bigint, what: string): number {
 /** Two's-complement little-endian integer of any length (LONG1/LONG4). */
 function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+  let hex = '';
+  for (let i = b.length - 1; i >= 0; i--) hex += b[i].toString(16).padStart(2, '0');
+  let v = BigInt(`0x${hex}`);
   if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }

@@ -73,8 +73,12 @@ export function parseSafetensorsHeader(
   if (n < 2) fail(`header length ${n} (bytes 0–7) is too small for a JSON header`);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(readAt(8, n)));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(readAt(8, n));
+    const depth = jsonDepth(text);
+    if (depth > 16) fail(`header nests ${depth} levels deep (a safetensors header has 3)`);
+    header = JSON.parse(text);
   } catch (e) {
+    if (e instanceof SafetensorsError) throw e;
     fail(`header (bytes 8–${8 + n}) is not valid JSON (${(e as Error).message.split('\n')[0].slice(0, 200)})`);
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) fail('header is not a JSON object');
@@ -113,6 +117,21 @@ export function parseSafetensorsHeader(
     }
   }
   return { entries, metadata };
+}
+
+/** Deepest bracket nesting of a JSON text (outside strings), to refuse pathological headers before parsing. */
+function jsonDepth(text: string): number {
+  let depth = 0, max = 0, inStr = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inStr) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inStr = false;
+    } else if (c === 0x22) inStr = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
 }
 
 export interface SafetensorsFile {

@@ -60,14 +60,15 @@ const TARGET_EXTRAS: Record<string, string[]> = { 'ldm.modules.encoders.modules.
 export function instantiate<R = unknown>(node: ConfigNode, path = '', opts: UNetBuildOptions = {}): R {
   const sub = (n: ConfigNode, pth: string) => instantiate(n, pth, opts);
   if (typeof node === 'string') {
-    const b = TARGETS[node];
+    const b = Object.hasOwn(TARGETS, node) ? TARGETS[node] : undefined;
     if (!b || !node.startsWith('__')) throw new ConfigError(`${path || 'config'}: expected {target, params} or a sentinel string, got ${JSON.stringify(node)}`);
     return b(new Params({}, joinPath(path, 'params'), node, sub), path, opts, {}) as R;
   }
   if (!node || typeof node !== 'object' || typeof node.target !== 'string') {
     throw new ConfigError(`${path || 'config'}: expected a mapping with a "target" string`);
   }
-  const builder = TARGETS[node.target];
+  // own rows only: `target: __proto__` / `constructor` must not reach Object.prototype
+  const builder = Object.hasOwn(TARGETS, node.target) ? TARGETS[node.target] : undefined;
   if (!builder) {
     throw new ConfigError(`${joinPath(path, 'target')}: unknown target ${node.target} (known: ${Object.keys(TARGETS).filter((k) => !k.startsWith('__')).join(', ')})`);
   }
@@ -77,7 +78,14 @@ export function instantiate<R = unknown>(node: ConfigNode, path = '', opts: UNet
   const raw = node.params ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${joinPath(path, 'params')}: expected a mapping`);
   const p = new Params(raw as Record<string, unknown>, joinPath(path, 'params'), node.target, sub);
-  const out = builder(p, path, opts, node as { [key: string]: unknown });
+  let out: unknown;
+  try {
+    out = builder(p, path, opts, node as { [key: string]: unknown });
+  } catch (e) {
+    // A model constructor's own check (e.g. GroupNorm groups): name the config node it came from.
+    if (e instanceof ConfigError || !(e instanceof Error)) throw e;
+    throw new ConfigError(`${path || 'config'} (${node.target}): ${e.message}`);
+  }
   p.assertAllUsed();
   return out as R;
 }

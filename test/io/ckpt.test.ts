@@ -174,7 +174,8 @@ test('ldm convert: ckpt → safetensors keeps keys, dtypes, values and global_st
   for (const [k, ref] of w) assert.deepEqual(conv.tensors.get(k)!.toArray(), ref.toArray(), k);
   assert.deepEqual(readdirSync(tmp).filter((f) => f.includes('.tmp-')), [], 'no temporary file left behind');
   // A failing write (no such folder) leaves nothing behind.
-  assert.throws(() => convertToSafetensors(ck, path.join(tmp, 'missing-dir', 'x.safetensors')), /ENOENT/);
+  assert.throws(() => convertToSafetensors(ck, path.join(tmp, 'missing-dir', 'x.safetensors')), (e: Error & { code?: string }) =>
+    e.code === 'ENOENT' && e.message === `cannot write ${path.join(tmp, 'missing-dir', 'x.safetensors')}: folder ${path.join(tmp, 'missing-dir')} does not exist`);
   assert.equal(existsSync(path.join(tmp, 'missing-dir')), false);
   // The converted file loads through the same API.
   const again = readCheckpoint(out);

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as T from '../../src/engine/index.js';
-import { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { parseSafetensors, readSafetensors, SafetensorsError, serializeSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { readCheckpoint } from '../../src/io/ckpt.js';
 
 const golden = path.resolve(import.meta.dirname, '../..', '../shared/golden');
 
@@ -93,20 +94,31 @@ test('parse errors name the file and what is wrong', () => {
   withTmp((dir) => {
     const cases: [string, Uint8Array, RegExp][] = [
       ['short.safetensors', new Uint8Array(5), /short\.safetensors: file too short \(5 bytes\)/],
-      ['hlen.safetensors', (() => { const b = rawFile({}); new DataView(b.buffer).setBigUint64(0, 999n, true); return b; })(), /hlen\.safetensors: header length 999 exceeds file size 10/],
-      ['json.safetensors', rawFile(null, new Uint8Array(0), '{"a": [1,'), /json\.safetensors: header is not valid JSON/],
-      ['dtype.safetensors', rawFile({ w: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /dtype\.safetensors: tensor w has unsupported dtype C64/],
-      ['offsets.safetensors', rawFile({ w: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 12] } }, new Uint8Array(12)), /offsets\.safetensors: tensor w \(F32 \[2,2\]\) has data_offsets \[0, 12\] inconsistent/],
-      ['trunc.safetensors', rawFile({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)), /trunc\.safetensors: tensor w .* inconsistent with its shape or the file size/],
+      ['hlen.safetensors', (() => { const b = rawFile({}); new DataView(b.buffer).setBigUint64(0, 999n, true); return b; })(), /hlen\.safetensors: header length 999 \(bytes 0–7\) exceeds the file size 10/],
+      ['json.safetensors', rawFile(null, new Uint8Array(0), '{"a": [1,'), /json\.safetensors: header \(bytes 8–17\) is not valid JSON/],
+      ['dtype.safetensors', rawFile({ w: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /dtype\.safetensors: tensor "w" has unsupported dtype "C64"/],
+      ['offsets.safetensors', rawFile({ w: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 12] } }, new Uint8Array(12)), /offsets\.safetensors: tensor "w" \(F32 \[2,2\]\) needs 16 bytes but data_offsets \[0, 12\] hold 12/],
+      ['trunc.safetensors', rawFile({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)), /trunc\.safetensors: tensor "w" has data_offsets \[0, 16\] outside the data section \(8 bytes; truncated\?\)/],
+      ['nullshape.safetensors', rawFile({ w: { dtype: 'F32', shape: null, data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor "w" has an invalid shape null/],
+      ['nulloff.safetensors', rawFile({ w: { dtype: 'F32', shape: [1], data_offsets: null } }, new Uint8Array(4)), /tensor "w" has invalid data_offsets null/],
+      ['negoff.safetensors', rawFile({ w: { dtype: 'U8', shape: [4], data_offsets: [-4, 0] } }, new Uint8Array(4)), /tensor "w" has invalid data_offsets \[-4,0\]/],
+      ['negshape.safetensors', rawFile({ w: { dtype: 'U8', shape: [-2, -2], data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor "w" has an invalid shape \[-2,-2\]/],
+      ['overlap.safetensors', rawFile({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [2], data_offsets: [2, 4] } }, new Uint8Array(4)), /tensors "a" and "b" overlap/],
+      ['meta.safetensors', rawFile({ __metadata__: { step: 3 } }, new Uint8Array(0)), /__metadata__\.step is not a string/],
+      ['array.safetensors', rawFile(null, new Uint8Array(0), '[1, 2]'), /header is not a JSON object/],
     ];
     for (const [name, bytes, re] of cases) {
       const file = path.join(dir, name);
       writeFileSync(file, bytes);
-      assert.throws(() => readSafetensors(file), (e: Error) => {
-        assert.ok(e.message.includes(file), `message names ${file}: ${e.message}`);
-        assert.match(e.message, re);
-        return true;
-      });
+      // the eager reader and the lazy checkpoint reader refuse alike
+      for (const read of bytes[8] === 0x7b ? [() => readSafetensors(file), () => readCheckpoint(file)] : [() => readSafetensors(file)]) {
+        assert.throws(read, (e: Error) => {
+          assert.ok(e instanceof SafetensorsError, `typed error: ${e.constructor.name}`);
+          assert.ok(e.message.includes(file), `message names ${file}: ${e.message}`);
+          assert.match(e.message, re);
+          return true;
+        });
+      }
     }
   });
 });
