@@ -369,7 +369,7 @@ function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint 
       if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new UnpicklingError(`${path}: unsupported persistent id ${describeValue(pid)}`);
       const [, type, rootKey, , numel, view] = pid as [string, PyCallable, unknown, string, number, unknown];
       const { elem } = storageElem(type, path);
-      if (!(typeof rootKey === 'string' || rootKey instanceof Uint8Array) || !isCount(numel) || numel * ELEMENT_TYPES[elem].bytes > size) {
+      if (!(typeof rootKey === 'string' || (rootKey as unknown) instanceof Uint8Array) || !isCount(numel) || numel * ELEMENT_TYPES[elem].bytes > size) {
         throw new UnpicklingError(`${path}: storage reference with key ${describeValue(rootKey)} and size ${describeValue(numel)} (expected a key and at most the file's bytes)`);
       }
       if (Array.isArray(view) && view.length === 3 && (!isCount(view[1]) || !isCount(view[2]) || (view[1] as number) + (view[2] as number) > numel)) {
