@@ -104,10 +104,10 @@ export function parseSafetensorsHeader(
     }
     const [b, e] = data_offsets as number[];
     if (b > e || e > dataSize) fail(`${t} has data_offsets [${b}, ${e}] outside the data section (${dataSize} bytes; truncated?)`);
-    // shape × element size, without overflow: any product beyond the data section is already wrong
+    // shape × element size, exact while it is a safe integer (beyond that the tensor cannot fit anyway)
     let bytes = el.bytes;
-    for (const d of shape as number[]) bytes = d === 0 || bytes === 0 ? 0 : bytes * d > dataSize ? Infinity : bytes * d;
-    if (e - b !== bytes) fail(`${t} (${dtype} [${shape}]) needs ${bytes} bytes but data_offsets [${b}, ${e}] hold ${e - b}`);
+    for (const d of shape as number[]) bytes = d === 0 || bytes === 0 ? 0 : bytes * d > Number.MAX_SAFE_INTEGER ? Infinity : bytes * d;
+    if (e - b !== bytes) fail(`${t} (${dtype} [${shape}]) needs ${bytes === Infinity ? 'more than 2^53' : bytes} bytes but data_offsets [${b}, ${e}] hold ${e - b}`);
     entries.push({ name, dtype: dtype as string, shape: shape as number[], begin: base + b, end: base + e });
   }
   const byStart = entries.filter((x) => x.end > x.begin).sort((x, y) => x.begin - y.begin);
