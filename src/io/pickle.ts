@@ -125,7 +125,7 @@ export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptio
     let d = depthOf(container);
     for (const c of children) d = Math.max(d, depthOf(c) + 1);
     if (d > MAX_PICKLE_DEPTH) fail(`containers nested more than ${MAX_PICKLE_DEPTH} levels deep at offset ${pos - 1} (corrupt or hostile pickle)`);
-    if (d > 1) depths.set(container as object, d);
+    if (d > 1 && container !== null && typeof container === "object") depths.set(container as object, d);
     return container;
   };
   const long = (n: number) => {
