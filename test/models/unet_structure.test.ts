@@ -55,7 +55,7 @@ function assertSameKeys(ours: [string, number[]][], theirs: [string, number[]][]
 
 const count = (keys: [string, number[]][]) => keys.reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
 
-// Published UNet sizes (LDM-REFERENCE §3.2 / §4.3), in millions.
+// Published UNet sizes (from the reference configs and the paper), in millions.
 const PUBLISHED: Record<string, number> = {
   celeba256: 274.1, ffhq256: 274.1, lsun_beds256: 274.1, lsun_churches256: 295.0, cin256: 395.0, 'cin256-v2.yaml': 400.9,
   text2img256: 403.6, 'txt2img-1p4B-eval.yaml': 872.3, 'layout2img-openimages256': 246.3, semantic_synthesis256: 215.2,
