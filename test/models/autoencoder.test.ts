@@ -40,7 +40,7 @@ test('every official first-stage config builds (shape-only) with the key list an
     const sum = (pre: string) => [...m.stateDict()].filter(([k]) => k.startsWith(pre)).reduce((a, [, v]) => a + v.size, 0);
     counts[name] = [sum('encoder.'), sum('decoder.')];
   }
-  // Parameter counts given by the reference brief (§4.1).
+  // Parameter counts of the released first-stage models (their reference configs).
   assert.equal((counts['kl-f8'][0] / 1e6).toFixed(1), '34.2');
   assert.equal((counts['kl-f8'][1] / 1e6).toFixed(1), '49.5');
   assert.equal((counts['vq-f4'][0] / 1e6).toFixed(1), '22.3');
