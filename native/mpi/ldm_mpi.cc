@@ -172,14 +172,22 @@ napi_value Iallreduce(napi_env env, napi_callback_info info) {
   return makeInt(env, static_cast<int64_t>(slot));
 }
 
-napi_value Wait(napi_env env, napi_callback_info info) {
+// The pending request named by the first argument, or −1 after throwing.
+int64_t pendingSlot(napi_env env, napi_callback_info info, const char* who) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   int64_t slot = -1;
   if (argc < 1 || napi_get_value_int64(env, argv[0], &slot) != napi_ok || slot < 0 || static_cast<size_t>(slot) >= pending.size() || !pending[slot].used) {
-    return fail(env, "MPI wait: not a pending request handle");
+    fail(env, std::string("MPI ") + who + ": not a pending request handle");
+    return -1;
   }
+  return slot;
+}
+
+napi_value Wait(napi_env env, napi_callback_info info) {
+  const int64_t slot = pendingSlot(env, info, "wait");
+  if (slot < 0) return nullptr;
   Pending& p = pending[slot];
   int rc = MPI_Wait(&p.req, MPI_STATUS_IGNORE);
   if (rc != MPI_SUCCESS) return fail(env, "MPI_Wait failed: " + mpiError(rc));
@@ -191,13 +199,8 @@ napi_value Wait(napi_env env, napi_callback_info info) {
 
 // Lets non-blocking collectives progress while the caller computes (Open MPI progresses inside MPI calls).
 napi_value Test(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  int64_t slot = -1;
-  if (argc < 1 || napi_get_value_int64(env, argv[0], &slot) != napi_ok || slot < 0 || static_cast<size_t>(slot) >= pending.size() || !pending[slot].used) {
-    return fail(env, "MPI test: not a pending request handle");
-  }
+  const int64_t slot = pendingSlot(env, info, "test");
+  if (slot < 0) return nullptr;
   int done = 0;
   MPI_Test(&pending[slot].req, &done, MPI_STATUS_IGNORE);
   napi_value out;
