@@ -10,15 +10,18 @@ export const MAX_PIXELS = 1 << 25;
 
 export class ImageError extends Error {}
 
+/** Errors of a structure check read `<file>: not a readable PNG: <what is wrong, where>`. */
+const failure = (source: string, format: 'PNG' | 'JPEG') => (msg: string): never => {
+  throw new ImageError(`${source}: not a readable ${format}: ${msg}`);
+};
+
 const PNG_DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
 const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
 
 /** Validate a PNG's chunk layout and IHDR; an interlaced image's data is inflated once with the exact bound. */
 export function checkPng(buf: Uint8Array, source: string): { width: number; height: number } {
-  const fail = (msg: string): never => {
-    throw new ImageError(`${source}: ${msg}`);
-  };
+  const fail = failure(source, 'PNG');
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let p = 8, ihdr: { width: number; height: number; depth: number; colour: number; interlace: number } | null = null;
   const idat: Uint8Array[] = [];
@@ -77,9 +80,7 @@ const SOF_OTHER = new Set([0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce,
 
 /** Walk a JPEG's marker segments: lengths inside the file, one supported SOF with a bounded size, a scan. */
 export function checkJpeg(buf: Uint8Array, source: string): { width: number; height: number; firstScan: number } {
-  const fail = (msg: string): never => {
-    throw new ImageError(`${source}: ${msg}`);
-  };
+  const fail = failure(source, 'JPEG');
   let p = 2, sof: { width: number; height: number } | null = null, firstScan = -1;
   while (p < buf.length) {
     if (buf[p] !== 0xff) fail(`expected a marker at byte ${p}, found 0x${buf[p].toString(16)} (corrupt file)`);
