@@ -32,6 +32,12 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Worker threads for datasets that decode files (default: 1 on ≤ 2 cores, else 2; 0 = main thread). */
   workers?: number;
+  /**
+   * Data-parallel training: `batchSize` is the global batch, and this loader assembles only rows
+   * [rank·B/size, (rank+1)·B/size) of each one (B must split evenly: use dropLast). Order, draws and state are
+   * those of the global loader, so the ranks' batches together are exactly the single-process batch.
+   */
+  shard?: { rank: number; size: number };
 }
 
 interface Cursor {
@@ -51,6 +57,7 @@ export class DataLoader {
   readonly dropLast: boolean;
   readonly augment: boolean;
   readonly prefetch: number;
+  readonly shard: { rank: number; size: number };
   /** Batches in one epoch. */
   readonly batchesPerEpoch: number;
   private handed: Cursor = { epoch: 0, position: 0 };
@@ -74,6 +81,12 @@ export class DataLoader {
     if (!Number.isInteger(this.prefetch) || this.prefetch < 0) throw new RangeError(`DataLoader: prefetch must be a non-negative integer, got ${o.prefetch}`);
     if (this.dropLast && n < this.batchSize) {
       throw new RangeError(`DataLoader: the dataset has ${n} examples, fewer than one batch of ${this.batchSize} (dropLast: true gives no batch at all)`);
+    }
+    this.shard = o.shard ?? { rank: 0, size: 1 };
+    const { rank, size } = this.shard;
+    if (!Number.isInteger(size) || size < 1 || !Number.isInteger(rank) || rank < 0 || rank >= size) throw new RangeError(`DataLoader: shard must be { rank, size } with 0 ≤ rank < size, got ${JSON.stringify(o.shard)}`);
+    if (size > 1 && (!this.dropLast || this.batchSize % size !== 0)) {
+      throw new RangeError(`DataLoader: a sharded loader needs dropLast: true and a batchSize that splits over ${size} ranks (got batchSize ${this.batchSize}${this.dropLast ? '' : ', dropLast false'})`);
     }
     this.batchesPerEpoch = this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
     const workers = o.workers ?? (availableParallelism() <= 2 ? 1 : 2);
@@ -161,16 +174,17 @@ export class DataLoader {
     return o;
   }
 
-  /** The indices of the batch at cursor `c`, and `c` moved past it. */
+  /** The indices of this shard's rows of the batch at cursor `c`, and `c` moved past the whole batch. */
   private plan(c: Cursor): { indices: Int32Array } {
     const end = this.epochEnd();
-    const indices = this.order(c.epoch).subarray(c.position, Math.min(c.position + this.batchSize, end)).slice();
-    c.position += indices.length;
+    const global = this.order(c.epoch).subarray(c.position, Math.min(c.position + this.batchSize, end));
+    c.position += global.length;
     if (c.position >= end) {
       c.epoch++;
       c.position = 0;
     }
-    return { indices };
+    const per = global.length / this.shard.size;
+    return { indices: global.slice(this.shard.rank * per, (this.shard.rank + 1) * per) };
   }
 
   private draws(epoch: number, indices: Int32Array): AugDraw[] | null {

@@ -137,15 +137,38 @@ export function allreduceScalars(values: number[], pg: ProcessGroup, mean = true
 }
 
 /**
- * This rank's view of a global batch: rows [rank·B, (rank+1)·B) of every per-sample tensor. Random draws are
- * made for the whole global batch on every rank (same seed, same stream) and then sliced, so the union of
- * the ranks' shards — data and noise alike — is exactly what one process with the global batch sees.
+ * This rank's view of a global batch: rows [rank·B, (rank+1)·B). The loader assembles only these rows
+ * (`loaderShard`); random draws are made for the whole global batch on every rank (same seed, same stream)
+ * and then sliced, so the union of the ranks' shards — data and noise alike — is exactly what one process
+ * with the global batch sees.
  */
 export class Shard {
   constructor(readonly pg: ProcessGroup) {}
 
   get isMain(): boolean {
     return this.pg.rank === 0;
+  }
+
+  /** The DataLoader option that makes it assemble this rank's rows only. */
+  get loaderShard(): { rank: number; size: number } {
+    return { rank: this.pg.rank, size: this.pg.size };
+  }
+
+  /** A draw for the global batch whose local rows have shape `local` (`draw` gets the global shape), sliced. */
+  draw(local: readonly number[], draw: (globalShape: number[]) => T.Tensor): T.Tensor {
+    if (this.pg.size === 1) return draw([...local]);
+    return T.tidy(() => this.rows(draw([local[0] * this.pg.size, ...local.slice(1)])));
+  }
+
+  /** `draw()` called once per example of the global batch of `localCount` rows per rank; this rank's values. */
+  drawEach<V>(localCount: number, draw: () => V): V[] {
+    const all = Array.from({ length: localCount * this.pg.size }, draw);
+    return all.slice(this.pg.rank * localCount, (this.pg.rank + 1) * localCount);
+  }
+
+  /** Element-wise sums of a few numbers over the ranks (float64). */
+  sum(values: number[]): number[] {
+    return allreduceScalars(values, this.pg, false);
   }
 
   /** This rank's rows of a tensor whose first axis is the global batch (no copy when single-process). */
@@ -155,13 +178,6 @@ export class Shard {
     if (n % this.pg.size !== 0) throw new Error(`data-parallel: a global batch of ${n} does not split over ${this.pg.size} ranks`);
     const b = n / this.pg.size;
     return T.contiguous(T.slice(t, 0, this.pg.rank * b, (this.pg.rank + 1) * b));
-  }
-
-  /** This rank's entries of a per-sample list. */
-  items<V>(a: V[]): V[] {
-    if (this.pg.size === 1) return a;
-    const b = a.length / this.pg.size;
-    return a.slice(this.pg.rank * b, (this.pg.rank + 1) * b);
   }
 
   /** The mean of each logged value over the ranks (every rank passes the same keys). */

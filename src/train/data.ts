@@ -19,11 +19,11 @@ export function openTrainingData(doc: Doc, source = 'config'): TrainingData {
 
 /**
  * The training loader: a new seeded order every epoch, incomplete last batches dropped (equal batch sizes).
- * With `ranks` > 1 it yields the global batch (batch_size per rank × ranks), the same on every rank; each rank
- * then takes its rows.
+ * With several ranks it walks the global batch (batch_size per rank × ranks) on every rank and assembles only
+ * this rank's rows of it.
  */
-export function trainLoader(data: TrainingData, seed: number, ranks = 1): DataLoader {
-  const global = data.batchSize * ranks;
-  if (data.train.length < global) throw new Error(`data.params.batch_size ${data.batchSize}${ranks > 1 ? ` × ${ranks} ranks` : ''} exceeds the ${data.train.length} training examples`);
-  return new DataLoader(data.train, { batchSize: global, seed, shuffle: true, augment: data.augment, dropLast: true });
+export function trainLoader(data: TrainingData, seed: number, shard: { rank: number; size: number } = { rank: 0, size: 1 }): DataLoader {
+  const global = data.batchSize * shard.size;
+  if (data.train.length < global) throw new Error(`data.params.batch_size ${data.batchSize}${shard.size > 1 ? ` × ${shard.size} ranks` : ''} exceeds the ${data.train.length} training examples`);
+  return new DataLoader(data.train, { batchSize: global, seed, shuffle: true, augment: data.augment, dropLast: true, shard });
 }

@@ -10,6 +10,7 @@ import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { DiagonalGaussianDistribution } from '../models/autoencoder/distribution.js';
 import type { Dataset } from '../data/index.js';
+import type { Shard } from './data-parallel.js';
 
 export class LatentCache {
   constructor(readonly data: Float32Array, readonly shape: number[], readonly gaussian: boolean) {}
@@ -48,41 +49,49 @@ export function weightsFingerprint(m: { stateDict(): Map<string, T.Tensor> }): s
   return h.toString(16);
 }
 
-export function encodeLatentCache(model: LatentDiffusion, ds: Dataset, o: { file?: string; batchSize?: number; say?: (s: string) => void; quiet?: boolean }): LatentCache {
+/**
+ * Encode `ds` (or reuse `file` when it holds this first stage's latents of a set this size). Data-parallel
+ * ranks encode every size-th block of examples and exchange them (an all-reduce sum over zero-filled
+ * buffers, exact); a cached file is reused only when every rank can read it. Only rank 0 writes.
+ */
+export function encodeLatentCache(model: LatentDiffusion, ds: Dataset, o: { file?: string; batchSize?: number; say?: (s: string) => void; quiet?: boolean; shard?: Shard }): LatentCache {
   const fp = weightsFingerprint(model.first_stage_model);
-  if (o.file && existsSync(o.file)) {
-    const f = readSafetensors(o.file);
-    const t = f.tensors.get('moments');
-    if (t && f.metadata.fingerprint === fp && t.shape[0] === ds.length) {
-      o.say?.(`latent cache: reusing ${o.file} (${ds.length} examples)`);
-      return new LatentCache(T.contiguousData(t) as Float32Array, [...t.shape], f.metadata.gaussian === 'true');
-    }
+  const rank = o.shard?.pg.rank ?? 0, size = o.shard?.pg.size ?? 1;
+  const saved = o.file && existsSync(o.file) ? readSafetensors(o.file) : null;
+  const t = saved?.tensors.get('moments');
+  const fits = !!t && saved!.metadata.fingerprint === fp && t.shape[0] === ds.length;
+  if (size > 1 ? o.shard!.sum([fits ? 1 : 0])[0] === size : fits) {
+    o.say?.(`latent cache: reusing ${o.file} (${ds.length} examples)`);
+    return new LatentCache(T.contiguousData(t!) as Float32Array, [...t!.shape], saved!.metadata.gaussian === 'true');
   }
   const bs = o.batchSize ?? 64;
   const t0 = Date.now();
-  let data: Float32Array | null = null;
-  let shape: number[] = [];
-  let gaussian = false;
   const per = ds.channels * ds.size * ds.size;
-  for (let start = 0; start < ds.length; start += bs) {
-    const n = Math.min(bs, ds.length - start);
+  const encode = (start: number, n: number): { m: Float32Array; shape: number[]; gaussian: boolean } => {
     const img = new Float32Array(n * per);
     for (let b = 0; b < n; b++) img.set(ds.get(start + b).image, b * per);
+    let out!: { m: Float32Array; shape: number[]; gaussian: boolean };
     T.noGrad(() => T.tidy(() => {
       const enc = model.encodeFirstStage(T.tensor(img, [n, ds.channels, ds.size, ds.size]));
-      gaussian = enc instanceof DiagonalGaussianDistribution;
-      const m = enc instanceof DiagonalGaussianDistribution ? enc.parameters : (enc as T.Tensor);
-      if (!data) {
-        shape = [ds.length, ...m.shape.slice(1)];
-        data = new Float32Array(shape.reduce((a, c) => a * c, 1));
-      }
-      const v = T.contiguousData(m) as Float32Array;
-      data.set(v, start * (v.length / n));
+      const gaussian = enc instanceof DiagonalGaussianDistribution;
+      const m = gaussian ? enc.parameters : (enc as T.Tensor);
+      out = { m: (T.contiguousData(m) as Float32Array).slice(), shape: [ds.length, ...m.shape.slice(1)], gaussian };
     }));
-    if (!o.quiet && o.say && (start / bs) % 20 === 0) o.say(`latent cache: ${start + n}/${ds.length} encoded`);
+    return out;
+  };
+  // The first own block tells the latent shape (a one-image probe on a rank that has no block).
+  const first = rank * bs < ds.length ? encode(rank * bs, Math.min(bs, ds.length - rank * bs)) : encode(0, 1);
+  const { shape, gaussian } = first;
+  const data = new Float32Array(shape.reduce((a, c) => a * c, 1));
+  const perLatent = data.length / ds.length;
+  for (let start = rank * bs, k = 0; start < ds.length; start += bs * size, k++) {
+    const n = Math.min(bs, ds.length - start);
+    data.set(k === 0 ? first.m : encode(start, n).m, start * perLatent);
+    if (!o.quiet && o.say && k % 20 === 0) o.say(`latent cache: ${Math.min(ds.length, (start + n) * size)}/${ds.length} encoded`);
   }
-  const cache = new LatentCache(data!, shape, gaussian);
-  o.say?.(`latent cache: ${ds.length} examples encoded in ${((Date.now() - t0) / 1000).toFixed(1)} s → [${shape}]${gaussian ? ' (posterior moments)' : ''}`);
-  if (o.file) writeSafetensors(o.file, new Map([['moments', T.tensor(cache.data, shape)]]), { fingerprint: fp, gaussian: String(gaussian) });
+  if (size > 1) o.shard!.pg.allreduce(data, 'sum');
+  const cache = new LatentCache(data, shape, gaussian);
+  o.say?.(`latent cache: ${ds.length} examples encoded in ${((Date.now() - t0) / 1000).toFixed(1)} s${size > 1 ? ` over ${size} ranks` : ''} → [${shape}]${gaussian ? ' (posterior moments)' : ''}`);
+  if (o.file && rank === 0) writeSafetensors(o.file, new Map([['moments', T.tensor(cache.data, shape)]]), { fingerprint: fp, gaussian: String(gaussian) });
   return cache;
 }

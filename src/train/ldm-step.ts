@@ -77,9 +77,10 @@ export function ldmGetInput(m: LatentDiffusion, x: T.Tensor, noise?: T.Tensor | 
 /**
  * scale_by_std (on_train_batch_start of epoch 0, global step 0, batch 0, when not resumed): z = the first stage's
  * latent of x (at scale_factor 1), scale_factor = 1 / std(z) with the unbiased std, in float32; written into the
- * scale_factor buffer (saved with the checkpoint). Returns the new value.
+ * scale_factor buffer (saved with the checkpoint). Returns the new value. Data-parallel ranks pass their rows and
+ * a `sum` over the ranks, so every rank gets the factor of the whole batch.
  */
-export function scaleByStd(m: LatentDiffusion, x: T.Tensor, noise?: T.Tensor | T.Generator): number {
+export function scaleByStd(m: LatentDiffusion, x: T.Tensor, noise?: T.Tensor | T.Generator, sum: (values: number[]) => number[] = (v) => v): number {
   if (!m.scale_factor) throw new Error('scaleByStd: the model was not built with scale_by_std: true (it has no scale_factor buffer)');
   const sf = m.scale_factor.data as Float32Array;
   if (sf[m.scale_factor.offset] !== 1) {
@@ -87,14 +88,15 @@ export function scaleByStd(m: LatentDiffusion, x: T.Tensor, noise?: T.Tensor | T
   }
   const z = ldmGetInput(m, x, noise);
   const v = T.contiguousData(z) as Float32Array;
-  if (v.length < 2) throw new RangeError('scaleByStd: need at least two latent values');
-  let mean = 0;
-  for (let i = 0; i < v.length; i++) mean += v[i];
-  mean /= v.length;
+  let total = 0;
+  for (let i = 0; i < v.length; i++) total += v[i];
+  const [all, count] = sum([total, v.length]);
+  if (count < 2) throw new RangeError('scaleByStd: need at least two latent values');
+  const mean = all / count;
   let ss = 0;
   for (let i = 0; i < v.length; i++) ss += (v[i] - mean) * (v[i] - mean);
   z.dispose();
-  const std = Math.fround(Math.sqrt(ss / (v.length - 1)));
+  const std = Math.fround(Math.sqrt(sum([ss])[0] / (count - 1)));
   if (!(std > 0) || !Number.isFinite(std)) throw new Error(`scaleByStd: the first batch's latents have std ${std}; cannot scale by it`);
   const s = Math.fround(1 / std);
   sf[m.scale_factor.offset] = s;

@@ -75,7 +75,7 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
   const optimizers = createAutoencoderOptimizers(model, lr, { lrGFactor });
   const opts = [optimizers.ae, optimizers.disc];
   const gen = new T.Generator(seed + 1);
-  const loader = trainLoader(data, seed, shard.pg.size);
+  const loader = trainLoader(data, seed, shard.loaderShard);
   let epoch = 0;
   let startStep = 0;
   model.train();
@@ -113,13 +113,11 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
       // Data-parallel: the posterior noise of the global batch (what one process draws), this rank's rows.
       const f = 2 ** (model._ddconfig.ch_mult.length - 1);
       const shape = [batch.image.shape[0], model._embedDim, batch.image.shape[2] / f, batch.image.shape[3] / f];
-      noise = { generator: T.keep(shard.rows(T.randn(shape, gen))), discriminator: T.keep(shard.rows(T.randn(shape, gen))) };
+      noise = { generator: T.keep(shard.draw(shape, (g) => T.randn(g, gen))), discriminator: T.keep(shard.draw(shape, (g) => T.randn(g, gen))) };
     }
-    const x = shard.rows(batch.image);
-    const { logs } = autoencoderTrainStep(model, x, globalStep, {
+    const { logs } = autoencoderTrainStep(model, batch.image, globalStep, {
       optimizers, gen, noise, backward: shard.pg.size > 1 ? (pass, run) => reducers[pass].backward(run) : undefined,
     });
-    if (x !== batch.image) x.dispose();
     batch.image.dispose();
     noise?.generator.dispose();
     noise?.discriminator.dispose();

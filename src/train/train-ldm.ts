@@ -132,7 +132,7 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
     }
   }
   const gen = new T.Generator(seed + 1);
-  const loader = trainLoader(data, seed, shard.pg.size);
+  const loader = trainLoader(data, seed, shard.loaderShard);
   let epoch = 0;
   let scaleInitialised = !cfg.scale_by_std;
   let startStep = 0;
@@ -155,42 +155,42 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   const reducer = new GradientReducer(params, shard.pg);
   openRun(ctx);
   if (useCache) {
-    cache = encodeLatentCache(model, data.train, { file: shard.isMain ? path.join(ctx.run.root, 'latent-cache.safetensors') : undefined, say, quiet: ctx.quiet });
+    cache = encodeLatentCache(model, data.train, { file: path.join(ctx.run.root, 'latent-cache.safetensors'), say, quiet: ctx.quiet, shard });
   }
 
   // ---- one step --------------------------------------------------------------------------------------------
+  // Which of this rank's rows lose their condition (one draw per example of the global batch).
+  const dropped = (n: number): boolean[] => shard.drawEach(n, () => gen.uniform() < training.cond_drop_prob);
   const dropCond = (b: { class_label?: T.Tensor; caption?: string[] }): unknown => {
     if (condKey === 'class_label' || isClass) {
       if (!b.class_label) throw new Error(`batch has no class_label (cond_stage_key ${condKey})`);
       const labels = b.class_label.toArray();
-      if (training.cond_drop_prob > 0) for (let i = 0; i < labels.length; i++) if (gen.uniform() < training.cond_drop_prob) labels[i] = uncondLabel!;
-      const mine = shard.items(labels);
-      return T.tensor(mine, [mine.length], 'int64');
+      if (training.cond_drop_prob > 0) dropped(labels.length).forEach((d, i) => d && (labels[i] = uncondLabel!));
+      return T.tensor(labels, [labels.length], 'int64');
     }
     if (condKey === 'caption' || condKey === 'txt') {
       if (!b.caption) throw new Error(`batch has no caption (cond_stage_key ${condKey})`);
-      return shard.items(b.caption.map((c) => (training.cond_drop_prob > 0 && gen.uniform() < training.cond_drop_prob ? training.uncond_prompt : c)));
+      if (training.cond_drop_prob === 0) return b.caption;
+      const d = dropped(b.caption.length);
+      return b.caption.map((c, i) => (d[i] ? training.uncond_prompt : c));
     }
     throw new ConfigError(`model.params.cond_stage_key: ${condKey} is not a label or a caption; ldm train conditions on class_label or caption`);
   };
 
-  // The latents of this rank's rows. Every rank computes scale_by_std on the whole first global batch
-  // (the factor one process with that batch gets) and draws the posterior noise of the global batch.
-  const latentShape = (n: number, x: T.Tensor) => [n, cfg.channels, x.shape[2] / model.firstStageFactor, x.shape[3] / model.firstStageFactor];
+  // The latents of this rank's rows, with this rank's slice of the global batch's posterior noise;
+  // scale_by_std sums over the ranks, giving every rank the factor of the whole first global batch.
+  const posteriorNoise = (shape: number[]): T.Tensor | T.Generator => (shard.pg.size === 1 ? gen : shard.draw(shape, (g) => T.randn(g, gen)));
   const latentsOf = (b: { image: T.Tensor; indices: number[] }, batchIdx: number): T.Tensor => {
+    const shape = [b.image.shape[0], cfg.channels, b.image.shape[2] / model.firstStageFactor, b.image.shape[3] / model.firstStageFactor];
     if (!scaleInitialised && shouldScaleByStd(model, { epoch, globalStep: 0, batchIdx, restarted: !!ctx.resume })) {
-      const s = scaleByStd(model, b.image, gen);
+      const s = scaleByStd(model, b.image, posteriorNoise(shape), (v) => shard.sum(v));
       say(`scale_by_std: scale_factor = ${s.toPrecision(6)} (1 / std of the first batch's latents)`);
     }
     scaleInitialised = true;
-    if (!cache) {
-      if (shard.pg.size === 1) return ldmGetInput(model, b.image, gen);
-      return T.tidy(() => ldmGetInput(model, shard.rows(b.image), shard.rows(T.randn(latentShape(b.image.shape[0], b.image), gen))));
-    }
+    if (!cache) return T.tidy(() => ldmGetInput(model, b.image, posteriorNoise(shape)));
     return T.noGrad(() => T.tidy(() => {
-      if (!cache!.gaussian) return model.getFirstStageEncoding(cache!.moments(shard.items(b.indices)));
-      const noise = shard.pg.size === 1 ? gen : shard.rows(T.randn([b.indices.length, cfg.channels, cfg.image_size, cfg.image_size], gen));
-      return model.getFirstStageEncoding(new DiagonalGaussianDistribution(cache!.moments(shard.items(b.indices))), noise);
+      if (!cache!.gaussian) return model.getFirstStageEncoding(cache!.moments(b.indices));
+      return model.getFirstStageEncoding(new DiagonalGaussianDistribution(cache!.moments(b.indices)), posteriorNoise(shape));
     }));
   };
 
@@ -204,8 +204,7 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
       const log = T.tidy(() => {
         const c = ldmConditioning(model, dropCond(batch));
         // t and noise of the global batch (one process draws exactly these), this rank's rows.
-        const n = x0.shape[0] * shard.pg.size;
-        const draws = shard.pg.size === 1 ? { gen } : { t: shard.rows(T.randint([n], 0, cfg.timesteps, gen, 'int64')), noise: shard.rows(T.randn([n, ...x0.shape.slice(1)], gen)) };
+        const draws = shard.pg.size === 1 ? { gen } : { t: shard.draw([x0.shape[0]], (g) => T.randint(g, 0, cfg.timesteps, gen, 'int64')), noise: shard.draw(x0.shape, (g) => T.randn(g, gen)) };
         const { loss, log } = ldmLossStep(model, x0, c, draws);
         const run = () => T.backward(accumulate > 1 ? T.mul(loss, 1 / accumulate) : loss);
         // Gradients are averaged over the ranks once, at the last accumulated batch.

@@ -75,6 +75,38 @@ test('loader: a resumed loader (from a JSON round trip of state()) gives exactly
   }
 });
 
+test('loader: shards assemble only their rows; together they are the global batch, also after a resume', async () => {
+  for (const [make, name] of [[() => new Synthetic(23), 'workers'], [() => new SyntheticInMemory(23), 'main thread']] as const) {
+    const o = { batchSize: 6, seed: 5, augment: true, dropLast: true, workers: 1 };
+    const global = new DataLoader(make(), o);
+    const expected: Batch[] = [];
+    for (let k = 0; k < 9; k++) expected.push(await global.next());
+    await global.close();
+    for (const size of [2, 3]) {
+      const ranks = Array.from({ length: size }, (_, rank) => new DataLoader(make(), { ...o, shard: { rank, size } }));
+      for (let k = 0; k < 9; k++) {
+        if (k === 4) {
+          // Every rank resumes from rank 0's saved state.
+          const saved = JSON.parse(JSON.stringify(ranks[0].state()));
+          for (let r = 0; r < size; r++) {
+            await ranks[r].close();
+            ranks[r] = DataLoader.restore(make(), { ...o, shard: { rank: r, size } }, saved);
+          }
+        }
+        const parts = await Promise.all(ranks.map((l) => l.next()));
+        parts.forEach((p) => assert.equal(p.image.shape[0], 6 / size, `${name}: rows per rank`));
+        assert.deepEqual(parts.flatMap((p) => p.indices), expected[k].indices, `${name}, ${size} ranks, batch ${k}: indices`);
+        assert.deepEqual(parts.flatMap((p) => p.image.toArray()), expected[k].image.toArray(), `${name}, ${size} ranks, batch ${k}: pixels (augmented)`);
+        assert.deepEqual(parts.flatMap((p) => p.class_label!.toArray()), expected[k].class_label!.toArray());
+      }
+      await Promise.all(ranks.map((l) => l.close()));
+    }
+  }
+  assert.throws(() => new DataLoader(new SyntheticInMemory(10), { batchSize: 4, seed: 0, dropLast: true, shard: { rank: 0, size: 3 } }), /batchSize that splits over 3 ranks \(got batchSize 4\)/);
+  assert.throws(() => new DataLoader(new SyntheticInMemory(10), { batchSize: 4, seed: 0, shard: { rank: 0, size: 2 } }), /needs dropLast: true/);
+  assert.throws(() => new DataLoader(new SyntheticInMemory(10), { batchSize: 4, seed: 0, dropLast: true, shard: { rank: 2, size: 2 } }), /0 ≤ rank < size, got \{"rank":2,"size":2\}/);
+});
+
 test('loader: restore refuses a state of other options; errors in a worker name the example', async () => {
   const l = new DataLoader(new SyntheticInMemory(10), { batchSize: 4, seed: 3 });
   const st = l.state();
