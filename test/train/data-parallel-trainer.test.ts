@@ -17,8 +17,8 @@ const addon = path.join(root, 'native/mpi/build/Release/ldm_mpi.node');
 const skip = spawnSync('mpirun', ['--version']).status !== 0 ? 'mpirun not found (apt-get install openmpi-bin libopenmpi-dev)' : !existsSync(addon) ? `MPI addon not built (${addon})` : false;
 const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', LDM_NUM_THREADS: '1' };
 
-function train(cmd: string, config: string, logdir: string, np: number, batch: number): string {
-  const args = [bin, cmd, '--config', config, '--logdir', logdir, '--quiet', '--seed', '7', `data.params.batch_size=${batch}`];
+function train(cmd: string, config: string, logdir: string, np: number, batch: number, overrides: string[] = []): string {
+  const args = [bin, cmd, '--config', config, '--logdir', logdir, '--quiet', '--seed', '7', `data.params.batch_size=${batch}`, ...overrides];
   const argv = np === 1 ? [process.execPath, ...args] : ['mpirun', '--oversubscribe', '-np', String(np), process.execPath, ...args];
   const r = spawnSync(argv[0], argv.slice(1), { cwd: root, env, encoding: 'utf8', timeout: 240_000 });
   assert.equal(r.status, 0, `${argv.join(' ')}\n${r.stdout}\n${r.stderr}`);
@@ -66,14 +66,20 @@ function assertSameLosses(a: number[], b: number[], what: string): void {
 test('ldm train: 2 and 4 ranks × batch B give the weights of 1 process × batch N·B', { skip }, () => {
   const dir = tmpRoot();
   const config = writeConfig(dir, 'ldm', ldmConfig({ train: 16, steps: 4 }));
-  const single = train('train', config, path.join(dir, 'np1'), 1, 4);
-  for (const np of [2, 4]) {
-    const multi = train('train', config, path.join(dir, `np${np}`), np, 4 / np);
-    assertSameLosses(losses(single, 'train/loss'), losses(multi, 'train/loss'), `${np} ranks, train/loss`);
-    const w = compare(single, multi, (k) => k.startsWith('model.') || k.startsWith('model_ema.') || k.startsWith('cond_stage_model.') || k === 'scale_factor');
-    console.log(`# ldm train, ${np} ranks vs 1 process: ${w.n} tensors, relative L2 difference ${w.global.toExponential(2)} overall, largest per tensor ${w.worst.toExponential(2)} (${w.key})`);
-    assert.ok(w.n > 50);
-    assert.ok(w.global < 1e-4, `${np} ranks: the weights differ by ${w.global} overall`);
+  // Cached latents (encoded in per-rank blocks) for 2 and 4 ranks; images encoded every step for 2.
+  for (const cache of [true, false]) {
+    const over = cache ? [] : ['training.cache_latents=false'];
+    const single = train('train', config, path.join(dir, `np1-${cache}`), 1, 4, over);
+    for (const np of cache ? [2, 4] : [2]) {
+      const multi = train('train', config, path.join(dir, `np${np}-${cache}`), np, 4 / np, over);
+      assertSameLosses(losses(single, 'train/loss'), losses(multi, 'train/loss'), `${np} ranks, train/loss`);
+      const w = compare(single, multi, (k) => k.startsWith('model.') || k.startsWith('model_ema.') || k.startsWith('cond_stage_model.') || k === 'scale_factor');
+      const sf = [single, multi].map((f) => (readSafetensors(f).tensors.get('scale_factor')!.data as Float32Array)[0]);
+      console.log(`# ldm train${cache ? '' : ' (no latent cache)'}, ${np} ranks vs 1 process: ${w.n} tensors, relative L2 difference ${w.global.toExponential(2)} overall, largest per tensor ${w.worst.toExponential(2)} (${w.key}); scale_factor ${sf[0]} vs ${sf[1]}`);
+      assert.ok(w.n > 50);
+      assert.ok(w.global < 1e-4, `${np} ranks: the weights differ by ${w.global} overall`);
+      assert.ok(Math.abs(sf[0] - sf[1]) <= 1e-6 * sf[0], `scale_by_std over the ranks: ${sf[1]}, one process: ${sf[0]}`);
+    }
   }
 });
 
