@@ -97,6 +97,10 @@ type Builder = (node: ConfigNode, path: string) => unknown;
 const SIZE_LIMITS: Record<string, [number, number]> = {
   timesteps: [1, 100000], num_timesteps_cond: [1, 100000], image_size: [1, 65536], resolution: [1, 65536],
   n_embed: [1, 1 << 24], n_classes: [1, 1 << 24], vocab_size: [1, 1 << 24], max_seq_len: [1, 1 << 20],
+  max_position_embeddings: [1, 1 << 20],
+  // Repeat counts: each one builds that many blocks (the released models use at most 32 layers).
+  num_res_blocks: [0, 64], transformer_depth: [1, 64], n_layer: [1, 256], num_hidden_layers: [1, 256],
+  n_layers: [0, 16], disc_num_layers: [0, 16], n_stages: [0, 16],
 };
 
 /** A value for messages, safe for circular and huge ones. */
