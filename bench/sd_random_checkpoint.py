@@ -1,11 +1,16 @@
 """Writes an SD v1 checkpoint with random weights and the exact key set of sd-v1-4.ckpt (keys/sd_v1.tsv plus
 keys/clip_vit_l14_text.tsv), for load and speed runs without the real weights.
 
-Usage: /usr/bin/python3 bench/sd_random_checkpoint.py OUT_PREFIX [f16|bf16|ckpt ...]
-  f16  -> OUT_PREFIX-fp16.safetensors    bf16 -> OUT_PREFIX-bf16.safetensors
-  ckpt -> OUT_PREFIX-fp16.ckpt (torch.save({"state_dict": ..., "global_step": 0}), half tensors, as pruned fp16 files)
-Weights: N(0, 1/fan_in) for matrices and kernels, 1 for norm scales, 0 for biases; the DDPM schedule buffers
-are the real linear schedule (0.00085 .. 0.012, 1000 steps) computed as ldm/models/diffusion/ddpm.py does.
+Usage: /usr/bin/python3 bench/sd_random_checkpoint.py OUT_PREFIX [f32|f16|bf16|ckpt|ckpt16 ...]   (default f16)
+  f32    -> OUT_PREFIX-fp32.safetensors (4.0 GiB)   f16 -> OUT_PREFIX-fp16.safetensors   bf16 -> OUT_PREFIX-bf16.safetensors
+  ckpt   -> OUT_PREFIX-fp32.ckpt: torch.save({"state_dict": ..., "global_step": 0}) with float32 tensors, as sd-v1-4.ckpt
+  ckpt16 -> OUT_PREFIX-fp16.ckpt: the same with half tensors, as pruned fp16 files
+Every kind draws the same values (same seed, same key order), so the files differ only by their rounding.
+Weights: N(0, 1/fan_in) for matrices and kernels (a variance-preserving scale: each layer keeps its input's
+magnitude, so the 860 M-parameter UNet's outputs stay finite and the attention logits moderate; the values are
+far inside the half and bfloat16 ranges), 1 for norm scales, 0 for biases; the DDPM schedule buffers are the
+real linear schedule (0.00085 .. 0.012, 1000 steps) computed as ldm/models/diffusion/ddpm.py does, stored in
+float32 in every kind.
 """
 import json
 import pathlib
@@ -57,11 +62,11 @@ def tensor(k, shape, dtype, gen, sched):
 
 
 def write_safetensors(path, keys, half, gen, sched):
-    st = {"F16": torch.float16, "BF16": torch.bfloat16}[half]
+    st = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}[half]
     header, off = {}, 0
     for k, shape, dtype in keys:
         d = "I64" if dtype == "int64" else ("F32" if k in sched else half)
-        nbytes = int(np.prod(shape)) * (8 if d == "I64" else 4 if d == "F32" else 2)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * (8 if d == "I64" else 4 if d == "F32" else 2)
         header[k] = {"dtype": d, "shape": list(shape), "data_offsets": [off, off + nbytes]}
         off += nbytes
     h = json.dumps(header, separators=(",", ":")).encode()
@@ -78,22 +83,32 @@ def write_safetensors(path, keys, half, gen, sched):
     print(path, off / 2 ** 30, "GiB")
 
 
+SAFETENSORS = {"f32": ("fp32", "F32"), "f16": ("fp16", "F16"), "bf16": ("bf16", "BF16")}
+CKPT = {"ckpt": ("fp32", torch.float32), "ckpt16": ("fp16", torch.float16)}
+
+
 def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
     prefix, kinds = sys.argv[1], sys.argv[2:] or ["f16"]
+    bad = [k for k in kinds if k not in SAFETENSORS and k not in CKPT]
+    if bad:
+        sys.exit(f"unknown kind {', '.join(bad)} (f32, f16, bf16, ckpt, ckpt16)")
     keys, sched = key_list(), schedule()
     for kind in kinds:
         gen = torch.Generator().manual_seed(1234)
-        if kind in ("f16", "bf16"):
-            write_safetensors(f"{prefix}-{'fp16' if kind == 'f16' else 'bf16'}.safetensors", keys, kind.upper(), gen, sched)
-        elif kind == "ckpt":
+        if kind in SAFETENSORS:
+            name, st = SAFETENSORS[kind]
+            write_safetensors(f"{prefix}-{name}.safetensors", keys, st, gen, sched)
+        else:
+            name, dt = CKPT[kind]
             sd = {}
             for k, shape, dtype in keys:
                 t = tensor(k, shape, dtype, gen, sched)
-                sd[k] = t.half() if t.dtype == torch.float32 and k not in sched else t
-            torch.save({"state_dict": sd, "global_step": 0}, f"{prefix}-fp16.ckpt")
-            print(f"{prefix}-fp16.ckpt")
-        else:
-            sys.exit(f"unknown kind {kind} (f16, bf16, ckpt)")
+                sd[k] = t.to(dt) if t.dtype == torch.float32 and k not in sched else t
+            torch.save({"state_dict": sd, "global_step": 0}, f"{prefix}-{name}.ckpt")
+            print(f"{prefix}-{name}.ckpt")
+            del sd
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ export function loadModel(source?: string, opts: LoadModelOptions = {}): LoadedM
   const log = opts.log ?? (() => {});
   const model = skipInit(() => buildFromConfigFile<LatentDiffusion>(files.config, opts.build ?? {}));
   if (!(model instanceof LatentDiffusion)) {
-    throw new ModelFilesError('config', `${files.config}: not a LatentDiffusion config (model.target must be ldm.models.diffusion.ddpm.LatentDiffusion)`);
+    throw new ModelFilesError('config', `${files.config}: not a LatentDiffusion config (model.target must be ldm.models.diffusion.ddpm.LatentDiffusion or LatentInpaintDiffusion)`);
   }
   const ck = readCheckpoint(files.ckpt);
   try {

@@ -15,6 +15,7 @@ import { buildUNet } from '../models/unet/config.js';
 import { buildBERTEmbedder, buildClassEmbedder, buildSpatialRescaler, buildTransformerEmbedder } from '../models/encoders/config.js';
 import { buildFrozenCLIPEmbedder } from '../models/encoders/clip-config.js';
 import { buildLatentDiffusion } from '../diffusion/latent-diffusion.js';
+import { buildLatentInpaintDiffusion } from './inpaint-diffusion.js';
 import { FIRST_STAGE } from '../models/first-stage.js';
 import { buildDummyLoss, buildLPIPS, buildLPIPSWithDiscriminator, buildNLayerDiscriminator, buildVQLPIPSWithDiscriminator } from '../models/losses/index.js';
 
@@ -25,6 +26,7 @@ export type TargetBuilder = (p: Params, path: string, opts: UNetBuildOptions, no
 export const TARGETS: Record<string, TargetBuilder> = {
   // ---- diffusion (src/diffusion) ----
   'ldm.models.diffusion.ddpm.LatentDiffusion': (p, path, o) => buildLatentDiffusion(p, path, o),
+  'ldm.models.diffusion.ddpm.LatentInpaintDiffusion': (p, path, o) => buildLatentInpaintDiffusion(p, path, o),
   // ---- denoiser (src/models/unet) ----
   'ldm.modules.diffusionmodules.openaimodel.UNetModel': (p, _, o) => buildUNet(p, o),
   // ---- conditioning (src/models/encoders) ----
