@@ -12,6 +12,9 @@
 // A checkpoint is written into a hidden temporary folder (each file fsynced), which is renamed to its final name
 // only when complete (then the parent folder is fsynced): an interrupted write — a killed process, a full disk —
 // leaves at most a `.tmp-*` folder, never a partial `step-*`. `last` is replaced by renaming a new link over it.
+// Folders are removed (pruning, or a step written again after resuming from an earlier one) by renaming them to
+// a `.tmp-*` name first, so a process killed while deleting leaves no half-deleted `step-*` either. A checkpoint
+// holding a NaN or an infinity is never written, and reading one refuses it (naming the file and the tensor).
 
 import { existsSync, lstatSync, mkdirSync, openSync, closeSync, fsyncSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +22,7 @@ import * as T from '../engine/index.js';
 import { fsyncDir, writeAll } from '../io/atomic.js';
 import { readSafetensors, serializeSafetensors } from '../io/safetensors.js';
 import type { Optimizer, OptimizerStateDict } from '../nn/optim.js';
+import { NonFiniteError, assertFiniteTensors } from './finite.js';
 
 export interface TrainingState {
   /** What wrote it ('autoencoder' | 'ldm'); resuming checks it. */
@@ -76,38 +80,50 @@ export function saveCheckpoint(ckptDir: string, o: SaveOptions): SavedCheckpoint
   mkdirSync(ckptDir, { recursive: true });
   const name = stepDirName(o.state.globalStep);
   const final = path.join(ckptDir, name);
-  if (!existsSync(final)) {
-    const tmp = path.join(ckptDir, `.tmp-${name}-${process.pid}`);
+  const tensors = new Map<string, T.Tensor>();
+  const groups: unknown[] = [];
+  o.optimizers.forEach((opt, k) => {
+    const sd = opt.stateDict();
+    for (const [key, t] of sd.tensors) tensors.set(`optimizer.${k}.${key}`, t);
+    groups.push(sd.groups);
+  });
+  const tmp = path.join(ckptDir, `.tmp-${name}-${process.pid}`);
+  try {
+    const refuse = `checkpoint ${name} not written (the last complete checkpoint stays as it is)`;
+    assertFiniteTensors(o.weights, `${final}/model.safetensors`, refuse);
+    assertFiniteTensors(tensors, `${final}/state.safetensors`, refuse);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp);
-    try {
-      const meta = { global_step: String(o.state.globalStep), epoch: String(o.state.epoch), format: 'ldm-ts training checkpoint' };
-      writeSynced(path.join(tmp, 'model.safetensors'), serializeSafetensors(o.weights, meta));
-      checkpointWriteHook?.('model');
-      const tensors = new Map<string, T.Tensor>();
-      const groups: unknown[] = [];
-      o.optimizers.forEach((opt, k) => {
-        const sd = opt.stateDict();
-        for (const [key, t] of sd.tensors) tensors.set(`optimizer.${k}.${key}`, t);
-        groups.push(sd.groups);
-      });
-      const bytes = serializeSafetensors(tensors, { state: JSON.stringify({ ...o.state, optimizerGroups: groups }) });
-      for (const t of tensors.values()) t.dispose();
-      writeSynced(path.join(tmp, 'state.safetensors'), bytes);
-      checkpointWriteHook?.('state');
-      writeSynced(path.join(tmp, 'config.yaml'), new TextEncoder().encode(o.configYaml));
-      fsyncDir(tmp);
-      checkpointWriteHook?.('rename');
-      renameSync(tmp, final);
-      fsyncDir(ckptDir);
-    } catch (e) {
-      rmSync(tmp, { recursive: true, force: true });
-      throw e;
-    }
+    const meta = { global_step: String(o.state.globalStep), epoch: String(o.state.epoch), format: 'ldm-ts training checkpoint' };
+    writeSynced(path.join(tmp, 'model.safetensors'), serializeSafetensors(o.weights, meta));
+    checkpointWriteHook?.('model');
+    const bytes = serializeSafetensors(tensors, { state: JSON.stringify({ ...o.state, optimizerGroups: groups }) });
+    writeSynced(path.join(tmp, 'state.safetensors'), bytes);
+    checkpointWriteHook?.('state');
+    writeSynced(path.join(tmp, 'config.yaml'), new TextEncoder().encode(o.configYaml));
+    fsyncDir(tmp);
+    checkpointWriteHook?.('rename');
+    // A folder of that step from an earlier life of the run (resumed from an older checkpoint) is replaced.
+    if (existsSync(final)) removeDir(ckptDir, name);
+    renameSync(tmp, final);
+    fsyncDir(ckptDir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  } finally {
+    for (const t of tensors.values()) t.dispose();
   }
   pointLast(ckptDir, name);
   pruneCheckpoints(ckptDir, o.keepLast);
   return { dir: final, step: o.state.globalStep };
+}
+
+/** Remove ckptDir/name by renaming it to a `.tmp-*` name first (a kill mid-way leaves no partial step folder). */
+function removeDir(ckptDir: string, name: string): void {
+  const doomed = path.join(ckptDir, `.tmp-old-${name}-${process.pid}`);
+  rmSync(doomed, { recursive: true, force: true });
+  renameSync(path.join(ckptDir, name), doomed);
+  rmSync(doomed, { recursive: true, force: true });
 }
 
 function pointLast(ckptDir: string, name: string): void {
@@ -136,7 +152,7 @@ export function pruneCheckpoints(ckptDir: string, keepLast: number): void {
     lastTarget = path.join(ckptDir, readlinkSync(path.join(ckptDir, 'last')));
   } catch { /* no link yet */ }
   for (const c of all.slice(0, Math.max(0, all.length - keepLast))) {
-    if (c.dir !== lastTarget) rmSync(c.dir, { recursive: true, force: true });
+    if (c.dir !== lastTarget) removeDir(ckptDir, path.basename(c.dir));
   }
   // Left-overs of writes that were interrupted (by another process id) are garbage.
   for (const n of readdirSync(ckptDir)) if (n.startsWith('.tmp-') && !n.endsWith(`-${process.pid}`)) rmSync(path.join(ckptDir, n), { recursive: true, force: true });
@@ -150,7 +166,7 @@ export interface LoadedCheckpoint {
   optimizerTensors: Map<string, T.Tensor>;
 }
 
-/** Read and validate a checkpoint folder (both files parse and agree on the step). */
+/** Read and validate a checkpoint folder (both files parse, agree on the step and hold only finite values). */
 export function readCheckpointDir(dir: string): LoadedCheckpoint {
   const wf = path.join(dir, 'model.safetensors'), sf = path.join(dir, 'state.safetensors');
   for (const f of [wf, sf]) if (!existsSync(f)) throw new Error(`${dir}: incomplete checkpoint (no ${path.basename(f)})`);
@@ -163,6 +179,9 @@ export function readCheckpointDir(dir: string): LoadedCheckpoint {
     throw new Error(`${sf}: no training state in its metadata (not written by ldm train?)`);
   }
   if (String(state.globalStep) !== w.metadata.global_step) throw new Error(`${dir}: weights (step ${w.metadata.global_step}) and training state (step ${state.globalStep}) disagree`);
+  const refuse = 'a non-finite training state cannot be continued (resume from an earlier checkpoint folder: --resume <run>/checkpoints/step-NNNNNN)';
+  assertFiniteTensors(w.tensors, wf, refuse);
+  assertFiniteTensors(s.tensors, sf, refuse);
   return { dir, weights: w.tensors, metadata: w.metadata, state, optimizerTensors: s.tensors };
 }
 
@@ -177,7 +196,7 @@ export function restoreOptimizer(ck: LoadedCheckpoint, k: number, opt: Optimizer
 
 /**
  * The newest complete checkpoint of a run: `last` when it points at a readable one, else the newest readable
- * step folder (a damaged one is reported and skipped).
+ * step folder (a damaged one is reported and skipped; one holding NaN / Inf is refused with NonFiniteError).
  */
 export function findLatestCheckpoint(ckptDir: string, warn: (s: string) => void = () => {}): LoadedCheckpoint | null {
   const candidates: string[] = [];
@@ -190,6 +209,9 @@ export function findLatestCheckpoint(ckptDir: string, warn: (s: string) => void 
     try {
       return readCheckpointDir(dir);
     } catch (e) {
+      // A readable checkpoint with NaN / Inf inside is refused, not skipped: continuing from an older one
+      // would silently throw steps away (the message names the file and the tensor).
+      if (e instanceof NonFiniteError) throw e;
       warn(`skipping checkpoint ${dir}: ${(e as Error).message}`);
     }
   }

@@ -21,6 +21,7 @@ import { openTrainingData, trainLoader } from './data.js';
 import { MetricsLogger } from './logger.js';
 import { learningRate, openRun, prepareRun, type TrainOptions } from './setup.js';
 import { restoreRng, rngStates, runLoop } from './trainer.js';
+import { assertFiniteGradients, assertFiniteLosses, parameterNames } from './finite.js';
 import { checkpointFile, type TrainResult } from './train-ldm.js';
 import { GradientReducer, broadcastModule } from './data-parallel.js';
 
@@ -105,6 +106,7 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
     return T.keep(T.tensor(buf, [shown, ds.channels, ds.size, ds.size]));
   })();
 
+  const names = parameterNames(model);
   const stepFn = async (globalStep: number): Promise<Record<string, number>> => {
     const batch = await loader.next();
     epoch = loader.state().epoch;
@@ -115,13 +117,25 @@ export async function trainAutoencoder(o: TrainOptions): Promise<TrainResult> {
       const shape = [batch.image.shape[0], model._embedDim, batch.image.shape[2] / f, batch.image.shape[3] / f];
       noise = { generator: T.keep(shard.draw(shape, (g) => T.randn(g, gen))), discriminator: T.keep(shard.draw(shape, (g) => T.randn(g, gen))) };
     }
-    const { logs } = autoencoderTrainStep(model, batch.image, globalStep, {
-      optimizers, gen, noise, backward: shard.pg.size > 1 ? (pass, run) => reducers[pass].backward(run) : undefined,
-    });
-    batch.image.dispose();
-    noise?.generator.dispose();
-    noise?.discriminator.dispose();
-    return { ...shard.meanLogs(logs), lr_abs: optimizers.ae.lr, epoch, global_step: globalStep };
+    let logs: Record<string, number>;
+    try {
+      ({ logs } = autoencoderTrainStep(model, batch.image, globalStep, {
+        optimizers, gen, noise, backward: shard.pg.size > 1 ? (pass, run) => reducers[pass].backward(run) : undefined,
+        // Before each optimizer step: a NaN / Inf loss (one process) or gradient (reduced: the same on every rank).
+        observe: (phase, info) => {
+          if (phase !== 'backward') return;
+          if (shard.pg.size === 1) assertFiniteLosses(globalStep + 1, { ...info.log, [info.pass === 'generator' ? 'aeloss' : 'discloss']: info.loss.item() }, `the ${info.pass} loss`);
+          assertFiniteGradients(globalStep + 1, (info.pass === 'generator' ? optimizers.ae : optimizers.disc).params(), names, `${info.pass} gradient`);
+        },
+      }));
+    } finally {
+      batch.image.dispose();
+      noise?.generator.dispose();
+      noise?.discriminator.dispose();
+    }
+    const mean = shard.meanLogs(logs);
+    assertFiniteLosses(globalStep + 1, mean);
+    return { ...mean, lr_abs: optimizers.ae.lr, epoch, global_step: globalStep };
   };
 
   const images = (globalStep: number): void => {

@@ -33,6 +33,7 @@ import { MetricsLogger, type LogRecord } from './logger.js';
 import { LambdaLR, buildLrScheduler } from './lr-schedulers.js';
 import { learningRate, openRun, prepareRun, type TrainOptions } from './setup.js';
 import { gradNorm, restoreRng, rngStates, runLoop } from './trainer.js';
+import { assertFiniteGradients, assertFiniteLosses, parameterNames } from './finite.js';
 import { GradientReducer, broadcastModule, type GradientReducerStats } from './data-parallel.js';
 
 export interface TrainResult {
@@ -195,6 +196,7 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
   };
 
   const accumulate = ctx.trainer.accumulate;
+  const names = parameterNames(model);
   const stepFn = async (globalStep: number): Promise<Record<string, number>> => {
     const logs: Record<string, number> = {};
     for (let a = 0; a < accumulate; a++) {
@@ -217,7 +219,11 @@ export async function trainLDM(o: TrainOptions): Promise<TrainResult> {
       for (const [k, v] of Object.entries(log)) logs[k] = (logs[k] ?? 0) + v / accumulate;
     }
     Object.assign(logs, shard.meanLogs(logs));
-    logs.grad_norm = ctx.trainer.clipVal ? clipGradNorm(params, ctx.trainer.clipVal) : gradNorm(params);
+    // NaN / Inf stop the run before the optimizer applies them (the same on every rank: means, reduced gradients).
+    assertFiniteLosses(globalStep + 1, logs);
+    const norm = gradNorm(params);
+    if (!Number.isFinite(norm)) assertFiniteGradients(globalStep + 1, params, names);
+    logs.grad_norm = ctx.trainer.clipVal ? clipGradNorm(params, ctx.trainer.clipVal) : norm;
     logs.lr_abs = opt.lr;
     opt.step();
     opt.zeroGrad();

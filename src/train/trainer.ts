@@ -1,11 +1,14 @@
 // The loop both trainers share: steps until max_steps (or Ctrl-C), logging every value to the JSONL log,
 // the progress bar, checkpoints every N steps (keeping the last K), image grids every N steps, the loss
 // curve every few steps. A first Ctrl-C (SIGINT) finishes the running step, writes a checkpoint and returns;
-// a second one exits at once.
+// a second one exits at once. A step that meets a NaN or an infinity (src/train/finite.ts) ends the run with
+// that message and the name of the last good checkpoint; nothing is written after it.
 
 import * as T from '../engine/index.js';
 import { MetricsLogger } from './logger.js';
 import { createProgress } from './progress.js';
+import { stepDirName } from './checkpoint.js';
+import { NonFiniteError } from './finite.js';
 
 export interface LoopSettings {
   startStep: number;
@@ -57,9 +60,23 @@ export async function runLoop(s: LoopSettings, h: LoopHooks, logger: MetricsLogg
   const t0 = Date.now();
   let step = s.startStep;
   let savedAt = -1;
+  // A NaN / Inf met by a step or by a checkpoint write: name the last checkpoint that was written whole.
+  const stop = (e: unknown, at: number): never => {
+    if (!(e instanceof NonFiniteError)) throw e;
+    const good = savedAt >= 0 ? savedAt : s.startStep > 0 ? s.startStep : null;
+    const where = good === null ? 'no checkpoint was written yet' : `the last good checkpoint is ${stepDirName(good)} (after step ${good})`;
+    throw new NonFiniteError(`${e.message}. Training stopped at step ${at} without writing this state; ${where}. Lower the learning rate (model.base_learning_rate) or check the data before resuming.`, e.step);
+  };
+  const save = (at: number): void => {
+    try {
+      h.save(at);
+    } catch (e) {
+      stop(e, at);
+    }
+  };
   try {
     while (step < s.maxSteps && !(s.anyStops ? s.anyStops(interrupted) : interrupted) && (s.stopAfter == null || step - s.startStep < s.stopAfter)) {
-      const values = await h.step(step);
+      const values = await h.step(step).catch((e) => stop(e, step + 1));
       step++;
       logger?.log({ step, ...values });
       const shown: Record<string, number> = {};
@@ -68,7 +85,7 @@ export async function runLoop(s: LoopSettings, h: LoopHooks, logger: MetricsLogg
       if (s.curveEvery > 0 && step % s.curveEvery === 0) logger?.writeCurve();
       if (s.imageEvery > 0 && step % s.imageEvery === 0) h.images(step);
       if (s.ckptEvery > 0 && step % s.ckptEvery === 0) {
-        h.save(step);
+        save(step);
         savedAt = step;
       }
       // Let signal handlers run between steps (the step itself never yields to the event loop).
@@ -79,7 +96,7 @@ export async function runLoop(s: LoopSettings, h: LoopHooks, logger: MetricsLogg
     process.off('SIGINT', onSigint);
   }
   interrupted ||= step < s.maxSteps && (s.stopAfter == null || step - s.startStep < s.stopAfter);
-  if (savedAt !== step) h.save(step);
+  if (savedAt !== step) save(step);
   logger?.writeCurve();
   const seconds = (Date.now() - t0) / 1000;
   const stepsRun = step - s.startStep;
