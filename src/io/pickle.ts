@@ -147,7 +147,13 @@ export function unpickleAt(bytes: Uint8Array, start: number, opts: UnpickleOptio
   const u16 = () => { need(2); const v = dv.getUint16(pos, true); pos += 2; return v; };
   const u32 = () => { need(4); const v = dv.getUint32(pos, true); pos += 4; return v; };
   const i32 = () => { need(4); const v = dv.getInt32(pos, true); pos += 4; return v; };
-  const u64 = () => { need(8); const v = dv.getBigUint64(pos, true); pos += 8; return toSafe(v, 'length'); };
+  const u64 = () => {
+    need(8);
+    const v = dv.getBigUint64(pos, true);
+    if (v > BigInt(bytes.length)) fail(`length ${v} at offset ${pos} is beyond the ${bytes.length}-byte pickle (corrupt or hostile file)`);
+    pos += 8;
+    return Number(v);
+  };
   const take = (n: number) => { need(n); const b = bytes.subarray(pos, pos + n); pos += n; return b; };
   const line = () => {
     const end = bytes.indexOf(0x0a, pos);
@@ -396,11 +402,6 @@ function build(obj: unknown, state: unknown, fail: (m: string) => never): void {
     return;
   }
   fail(`BUILD on ${describe(obj)}`);
-}
-
-function toSafe(v: bigint, what: string): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new UnpicklingError(`${what} ${v} is too large`);
-  return Number(v);
 }
 
 /** Two's-complement little-endian integer of any length (LONG1/LONG4). */
