@@ -58,7 +58,10 @@ export function parseArgs(argv: string[], specs: readonly OptionSpec[], maxPosit
     }
     let v = inline;
     if (v === undefined) {
-      if (i + 1 >= argv.length) throw new UsageError(`--${spec.name} needs a value`);
+      // the next word is another option (e.g. `--class -o out`): the value is missing, not "-o"
+      const next = argv[i + 1];
+      const isOption = next !== undefined && (next.startsWith('--') ? byName.has(next.slice(2).split('=')[0]) : /^-[A-Za-z]/.test(next) && byShort.has(next[1]));
+      if (next === undefined || isOption) throw new UsageError(`--${spec.name} needs a value${next !== undefined ? ` (got the option ${next})` : ''}`);
       v = argv[++i];
     }
     const prev = values.get(spec.name) ?? [];

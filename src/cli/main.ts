@@ -11,6 +11,7 @@ import { workerCommand, WORKER_USAGE } from './worker.js';
 import { trainCommand, TRAIN_USAGE } from './train.js';
 import { trainAutoencoderCommand, TRAIN_AUTOENCODER_USAGE } from './train-autoencoder.js';
 import { packageVersion } from './version.js';
+import { EXIT, EXIT_STATUS_HELP, isInputError } from './errors.js';
 
 export interface Command {
   summary: string;
@@ -45,6 +46,8 @@ export function usage(): string {
     '  -V, --version  print the version',
     '',
     'start with: ldm sample --class 7 -n 16   (sixteen sevens from the embedded MNIST model, in outputs/)',
+    '',
+    EXIT_STATUS_HELP,
   ].join('\n');
 }
 
@@ -67,6 +70,6 @@ export async function main(argv: string[]): Promise<number> {
     return await c.run(rest);
   } catch (e) {
     console.error(`ldm ${cmd}: ${e instanceof Error ? e.message : String(e)}`);
-    return 1;
+    return isInputError(e) ? EXIT.usage : EXIT.failed;
   }
 }

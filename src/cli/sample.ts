@@ -3,20 +3,22 @@
 // sample(), and write one PNG per image (its seed in the name, everything needed to make it again in the
 // PNG `parameters` chunk) and a grid. Files are never replaced (numbered onward) unless --overwrite.
 
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import * as T from '../engine/index.js';
 import { SAMPLERS, SIGMA_SCHEDULES, type SigmaSchedule } from '../diffusion/samplers/index.js';
 import type { StepCallback } from '../diffusion/samplers/index.js';
-import { ddimTimesteps } from '../diffusion/schedules.js';
-import { readYaml } from '../io/config.js';
-import { encodePng, makeGrid, readImage, type Image } from '../io/image.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { holdSignals, releaseSignals, trackPartial, untrackPartial } from '../io/atomic.js';
+import { encodePng, ImageError, makeGrid, readImage, type Image } from '../io/image.js';
+import { readSafetensors, SafetensorsError, writeSafetensors } from '../io/safetensors.js';
 import { defaultModelName, embeddedModel, listModels } from '../loader/embedded.js';
-import { loadModel, ModelFilesError, resolveModelFiles, type LoadedModel } from '../loader/model.js';
+import { loadModel, ModelFilesError, type LoadedModel } from '../loader/model.js';
+import { planModel } from '../loader/plan.js';
 import * as tasks from '../tasks/index.js';
 import { formatOptions, num, one, parseArgs, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import { EXIT, EXIT_STATUS_HELP } from './errors.js';
 import { cachedSha256 } from './hash.js';
+import { folderProblem } from './folder-check.js';
 import { OutputFolder, reserve } from './output.js';
 import { packageVersion } from './version.js';
 
@@ -80,7 +82,11 @@ export const SAMPLE_USAGE = `usage: ldm sample [model] [task inputs] [options]
     ldm sample --class 7 -n 16             sixteen sevens and a grid from the embedded MNIST model
     ldm sample cin256-v2/ --class 207 --scale 3 --steps 50
     ldm sample txt2img/ --prompt "a watercolor of a fox" --vocab vocab.txt
-${formatOptions(SAMPLE_OPTIONS)}`;
+${formatOptions(SAMPLE_OPTIONS)}
+
+Every input is checked against the model's config before its weights load. Images are written as each
+batch finishes; Ctrl-C keeps the finished ones and leaves no partial file.
+${EXIT_STATUS_HELP}`;
 
 export function parseSampleArgs(argv: string[]): ParsedArgs {
   const p = parseArgs(argv, SAMPLE_OPTIONS, 1);
@@ -125,7 +131,13 @@ function readXT(spec: string): { tensor: T.Tensor; file: string; name: string } 
   const hasName = i > 1 && !spec.slice(i + 1).includes('/');
   const file = hasName ? spec.slice(0, i) : spec;
   if (!existsSync(file)) throw new UsageError(`--x-t: ${file} does not exist`);
-  const ts = readSafetensors(file).tensors;
+  let ts: Map<string, T.Tensor>;
+  try {
+    ts = readSafetensors(file).tensors;
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw new UsageError(`--x-t: ${e.message}`);
+    throw e;
+  }
   const name = hasName ? spec.slice(i + 1) : ts.has('x_T') ? 'x_T' : ts.size === 1 ? [...ts.keys()][0] : undefined;
   if (!name || !ts.has(name)) throw new UsageError(`--x-t: ${file} has no tensor ${name ?? '(name it: FILE:name)'}; it has ${[...ts.keys()].join(', ')}`);
   return { tensor: T.cast(ts.get(name)!, 'float32'), file, name };
@@ -142,7 +154,12 @@ function imageArg(p: ParsedArgs, key: string): InputFile | undefined {
   const f = one(p, key);
   if (f === undefined) return undefined;
   if (!existsSync(f)) throw new UsageError(`--${key}: ${f} does not exist`);
-  return { image: readImage(f), path: path.resolve(f), sha256: cachedSha256(f) };
+  try {
+    return { image: readImage(f), path: path.resolve(f), sha256: cachedSha256(f) };
+  } catch (e) {
+    if (e instanceof ImageError) throw new UsageError(`--${key}: ${e.message}`);
+    throw e;
+  }
 }
 
 export async function sampleCommand(argv: string[]): Promise<number> {
@@ -161,13 +178,23 @@ export async function sampleCommand(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return runSample(p);
+    return await runSample(p);
   } catch (e) {
     const msg = errorMessage(e);
     if (msg === undefined) throw e;
     console.error(`ldm sample: ${msg}`);
-    return 2;
+    return EXIT.usage;
   }
+}
+
+/**
+ * Let a signal that arrived during the writes act (two event-loop turns: the signal is read in the poll
+ * phase), then give SIGINT/SIGTERM their default action again, so that Ctrl-C during the synchronous
+ * sampling that follows ends the process at once instead of waiting for it.
+ */
+async function settleSignals(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+  releaseSignals();
 }
 
 /** The user-facing text of an error about the arguments (undefined: not one). */
@@ -186,17 +213,6 @@ const OPTIONAL_INPUTS = new Set<tasks.TaskInput>(['uncondClass', 'vocab', 'tile'
 function flagsOf(task: tasks.TaskName): string {
   const ins = tasks.TASK_INPUTS[task].filter((i) => !OPTIONAL_INPUTS.has(i)).map((i) => INPUT_FLAGS[i]);
   return ins.length ? `use ${ins.join(' and ')}` : 'it takes no conditioning input';
-}
-
-/** Reject a DDIM/PLMS step count before spending seconds on loading the model. */
-function checkDDIMSteps(config: string, steps: number): void {
-  const params = (readYaml(config).model as { params?: { timesteps?: number } } | undefined)?.params;
-  try {
-    ddimTimesteps('uniform', steps, params?.timesteps ?? 1000);
-  } catch (e) {
-    if (e instanceof RangeError) throw new UsageError(`--steps: ${e.message}`);
-    throw e;
-  }
 }
 
 /** The model argument: positional, --model or --ckpt (one of them), else the default embedded model. */
@@ -220,12 +236,13 @@ function classList(p: ParsedArgs): number[] {
   });
 }
 
-function runSample(p: ParsedArgs): number {
+async function runSample(p: ParsedArgs): Promise<number> {
   const quiet = p.flags.has('quiet');
   const log = (s: string) => {
     if (!quiet) process.stderr.write(`${s}\n`);
   };
-  // Everything that can be checked without the model is checked first.
+  // Everything is checked before the weights load: the options, the output, the inputs, then the inputs
+  // against the model's config (a shape-only build) and the checkpoint's keys and shapes.
   const sampler = one(p, 'sampler');
   if (sampler !== undefined && !(SAMPLERS as readonly string[]).includes(sampler)) throw new UsageError(`--sampler must be one of ${SAMPLERS.join(', ')}, got "${sampler}"`);
   const steps = num(p, 'steps', 'int');
@@ -234,14 +251,7 @@ function runSample(p: ParsedArgs): number {
   }
   const source = modelArg(p);
   const config = one(p, 'config');
-  const embedded = source === undefined || (!existsSync(source) && embeddedModel(source)) ? embeddedModel(source ?? defaultModelName()) : undefined;
-  if (source === undefined && !embedded) throw new UsageError('no model given and this package ships no embedded model: give --ckpt (a weights file or a model folder)');
-  if (embedded || (source !== undefined && existsSync(source))) {
-    const cfg = embedded ? config ?? embedded.config : resolveModelFiles(source!, config).config;
-    const s = steps ?? embedded?.info.defaults?.steps ?? D.steps;
-    const smp = sampler ?? embedded?.info.defaults?.sampler ?? D.sampler;
-    if (smp === 'ddim' || smp === 'plms') checkDDIMSteps(cfg, s);
-  }
+  if (config !== undefined && !existsSync(config)) throw new UsageError(`--config: ${config} does not exist`);
   const vocab = one(p, 'vocab');
   if (vocab !== undefined && !existsSync(vocab)) throw new UsageError(`--vocab: vocab file ${vocab} does not exist`);
   const vocabDir = one(p, 'vocab-dir');
@@ -251,17 +261,20 @@ function runSample(p: ParsedArgs): number {
   if (schedule !== undefined && !(SIGMA_SCHEDULES as readonly string[]).includes(schedule)) throw new UsageError(`--schedule must be one of ${SIGMA_SCHEDULES.join(', ')}, got "${schedule}"`);
   const tile = one(p, 'tile');
   if (tile !== undefined && !['auto', 'on', 'off'].includes(tile)) throw new UsageError(`--tile must be auto, on or off, got "${tile}"`);
-  const xT = one(p, 'x-t') !== undefined ? readXT(one(p, 'x-t')!) : undefined;
-  const out = new OutputPlan(p);
   const classes = classList(p);
+  const numbers = {
+    uncondClass: num(p, 'uncond-class', 'int'), n: num(p, 'n', 'int'), seed: num(p, 'seed', 'int'), scale: num(p, 'scale'), eta: num(p, 'eta'),
+    H: num(p, 'H', 'int'), W: num(p, 'W', 'int'), strength: num(p, 'strength'), batchSize: num(p, 'batch-size', 'int'),
+  };
+  const out = new OutputPlan(p);
+  const xT = one(p, 'x-t') !== undefined ? readXT(one(p, 'x-t')!) : undefined;
   const init = imageArg(p, 'init-image'), image = imageArg(p, 'image'), mask = imageArg(p, 'mask');
   const lowRes = imageArg(p, 'lr-image'), seg = imageArg(p, 'segmentation');
 
   const ema = p.flags.has('ema') ? true : p.flags.has('no-ema') ? false : 'auto';
-  const loaded = loadModel(source, { config, ema, log, build: p.flags.has('legacy-heads') ? { legacyTransformerHeads: 'single' } : {} });
-  const task = tasks.modelTask(loaded.model);
-  log(`loaded ${loaded.name ?? path.basename(loaded.files.ckpt)} (${tasks.TASK_TITLES[task]} model, ${(loaded.model.numParameters() / 1e6).toFixed(1)} M parameters${loaded.usedEma ? ', EMA weights' : ''}) in ${loaded.seconds.toFixed(1)} s`);
-
+  const build = p.flags.has('legacy-heads') ? { legacyTransformerHeads: 'single' as const } : {};
+  const plan = planModel(source, { config, ema, build });
+  const task = tasks.modelTask(plan.model);
   // An input for another task: say which flags this model takes.
   for (const [t, ins] of Object.entries(tasks.TASK_INPUTS) as [tasks.TaskName, tasks.TaskInput[]][]) {
     for (const i of ins) {
@@ -271,44 +284,34 @@ function runSample(p: ParsedArgs): number {
     }
   }
   // `ldm sample` alone on an embedded class model: one image of every class.
-  const allClasses = task === 'class' && !classes.length && loaded.info?.classes;
+  const allClasses = task === 'class' && !classes.length && plan.info?.classes;
   if (task === 'class' && !classes.length && !allClasses) throw new UsageError(`this is a class-conditional model: give --class (e.g. --class 25 or --class 25,187)`);
   if (task === 'text' && !p.values.has('prompt')) throw new UsageError('this is a text-to-image model: give --prompt "…" (and --vocab <bert-base-uncased vocab.txt>)');
   const opts: tasks.SampleOptions = {
+    ...numbers,
     classLabel: allClasses ? Array.from({ length: allClasses }, (_, i) => i) : classes.length ? classes : undefined,
-    uncondClass: num(p, 'uncond-class', 'int'),
     prompt: p.values.get('prompt'),
     vocab: vocab ?? vocabDir,
     negativePrompt: p.values.get('negative-prompt'),
     schedule: schedule as SigmaSchedule | undefined,
-    n: num(p, 'n', 'int'),
-    seed: num(p, 'seed', 'int'),
     steps,
-    scale: num(p, 'scale'),
     sampler: sampler as tasks.SampleOptions['sampler'],
-    eta: num(p, 'eta'),
-    H: num(p, 'H', 'int'),
-    W: num(p, 'W', 'int'),
     initImage: init?.image,
-    strength: num(p, 'strength'),
     image: image?.image,
     mask: mask?.image,
     lowRes: lowRes?.image,
     tile: tile === undefined ? undefined : tile === 'auto' ? 'auto' : tile === 'on',
     segmentation: seg?.image,
     xT: xT?.tensor,
-    batchSize: num(p, 'batch-size', 'int'),
   };
-  const progress = quiet ? null : progressReporter(opts.sampler ?? loaded.info?.defaults?.sampler ?? D.sampler, (s) => process.stderr.write(s), !!process.stderr.isTTY);
-  const t1 = Date.now();
-  const r = tasks.sample(loaded, { ...opts, onStep: progress?.onStep });
-  progress?.done();
-  const secs = (Date.now() - t1) / 1000;
+  const sp = tasks.planSample(plan.model, opts, plan.info?.defaults);
+  if (sp.memory.bytes > 2 ** 30) log(`memory: about ${tasks.formatBytes(sp.memory.bytes)} (${sp.batchSize} image(s) of ${sp.W}×${sp.H} at once)`);
 
+  const loaded = loadModel(source, { config, ema, log, build });
+  log(`loaded ${loaded.name ?? path.basename(loaded.files.ckpt)} (${tasks.TASK_TITLES[task]} model, ${(loaded.model.numParameters() / 1e6).toFixed(1)} M parameters${loaded.usedEma ? ', EMA weights' : ''}) in ${loaded.seconds.toFixed(1)} s`);
   const record = {
     software: `ldm-ts ${packageVersion()}`,
     model: modelRecord(loaded),
-    ...r.params,
     ...(init ? { init_image: { path: init.path, sha256: init.sha256 } } : {}),
     ...(image ? { image: { path: image.path, sha256: image.sha256 } } : {}),
     ...(mask ? { mask: { path: mask.path, sha256: mask.sha256 } } : {}),
@@ -316,9 +319,23 @@ function runSample(p: ParsedArgs): number {
     ...(seg ? { segmentation: { path: seg.path, sha256: seg.sha256 } } : {}),
     ...(xT ? { x_t: { path: path.resolve(xT.file), name: xT.name, sha256: cachedSha256(xT.file) } } : {}),
   };
-  const written = out.write(r, record, regenerate(p, loaded, r));
-  log(`${r.cancelled ? 'cancelled; ' : ''}${r.images.length} image(s) in ${secs.toFixed(1)} s → ${written.length > 4 ? `${written.slice(0, 2).join(', ')}, … ${written.at(-1)}` : written.join(', ')}`);
-  return 0;
+  const progress = quiet ? null : progressReporter(sp.sampler, (s) => process.stderr.write(s), !!process.stderr.isTTY);
+  const t1 = Date.now();
+  const batches: tasks.SampleBatch[] = [];
+  const written: string[] = [];
+  await settleSignals();
+  for (const b of tasks.sampleBatches(loaded, { ...opts, onStep: progress?.onStep }, sp)) {
+    batches.push(b);
+    written.push(...out.writeImages(b, { ...record, ...b.params }, regenerate(p, loaded, b.perImage)));
+    await settleSignals();
+  }
+  progress?.done();
+  const secs = (Date.now() - t1) / 1000;
+  const all = { images: batches.flatMap((b) => b.images), perImage: batches.flatMap((b) => b.perImage) };
+  written.push(...out.writeRest(all, { ...record, ...batches[0].params }, batches));
+  const cancelled = batches.at(-1)!.cancelled;
+  log(`${cancelled ? 'cancelled; ' : ''}${all.images.length} image(s) in ${secs.toFixed(1)} s → ${written.length > 4 ? `${written.slice(0, 2).join(', ')}, … ${written.at(-1)}` : written.join(', ')}`);
+  return EXIT.ok;
 }
 
 function modelRecord(m: LoadedModel) {
@@ -333,39 +350,64 @@ function modelRecord(m: LoadedModel) {
 }
 
 /** The `ldm sample` arguments that make image i again alone: the same model, settings and inputs, its seed, --n 1. */
-function regenerate(p: ParsedArgs, m: LoadedModel, r: tasks.SampleResult): (i: number) => string[] {
+function regenerate(p: ParsedArgs, m: LoadedModel, perImage: tasks.PerImage[]): (i: number) => string[] {
   const keep = ['config', 'uncond-class', 'vocab', 'image', 'mask', 'lr-image', 'tile', 'segmentation', 'init-image', 'strength', 'sampler', 'steps', 'scale', 'eta', 'H', 'W'];
   const base: string[] = [m.name ?? path.resolve(m.files.ckpt)];
   for (const k of keep) for (const v of p.values.get(k) ?? []) base.push(`--${k}`, v);
   for (const f of ['ema', 'no-ema', 'legacy-heads']) if (p.flags.has(f)) base.push(`--${f}`);
   return (i) => {
-    const im = r.perImage[i];
+    const im = perImage[i];
     return [...base, ...(im.classLabel !== undefined ? ['--class', String(im.classLabel)] : []), ...(im.prompt !== undefined ? ['--prompt', im.prompt] : []), '--seed', String(im.seed), '--n', '1'];
   };
 }
 
-/** Where the images, the grid and the latents go. Checked before sampling (a taken --save-latents file fails early). */
+/** Where the images, the grid and the latents go: checked before anything runs, written batch by batch. */
 class OutputPlan {
-  private readonly folder: OutputFolder;
+  private folderCache?: OutputFolder;
+  private readonly dir: string;
+  private readonly name: string;
   private readonly grid: boolean;
   private readonly latents?: string;
   private readonly overwrite: boolean;
 
   constructor(p: ParsedArgs) {
     this.overwrite = p.flags.has('overwrite');
-    this.folder = new OutputFolder(one(p, 'out') ?? 'outputs', one(p, 'name') ?? 'sample', this.overwrite);
+    const dir = one(p, 'out') ?? 'outputs';
+    const problem = folderProblem(dir);
+    if (problem) throw new UsageError(`--out: ${problem}`);
+    const name = one(p, 'name') ?? 'sample';
+    if (name === '' || /[/\\\0]/.test(name)) throw new UsageError(`--name: a file name prefix without / or \\, got "${name}"`);
+    this.dir = dir;
+    this.name = name;
     this.grid = !p.flags.has('no-grid');
     this.latents = one(p, 'save-latents');
-    if (this.latents && !this.overwrite && existsSync(this.latents)) throw new UsageError(`--save-latents: ${this.latents} exists (give another name, or --overwrite)`);
+    if (this.latents) {
+      if (!this.overwrite && existsSync(this.latents)) throw new UsageError(`--save-latents: ${this.latents} exists (give another name, or --overwrite)`);
+      const where = folderProblem(path.dirname(path.resolve(this.latents)));
+      if (where) throw new UsageError(`--save-latents: ${where}`);
+    }
   }
 
-  write(r: tasks.SampleResult, record: Record<string, unknown>, again: (i: number) => string[]): string[] {
-    const written: string[] = [];
-    r.images.forEach((im, i) => {
-      const params = { ...record, ...r.perImage[i], index: i, command: shellJoin(['ldm', 'sample', ...again(i)]) };
+  /** The folder, created with the first file (a run refused earlier leaves nothing behind). */
+  private get folder(): OutputFolder {
+    this.folderCache ??= new OutputFolder(this.dir, this.name, this.overwrite);
+    return this.folderCache;
+  }
+
+  /** One batch's images, numbered in the folder; `again(i)` is the command for the batch's image i. */
+  writeImages(b: tasks.SampleBatch, record: Record<string, unknown>, again: (i: number) => string[]): string[] {
+    holdSignals();
+    return b.images.map((im, i) => {
+      const params = { ...record, ...b.perImage[i], index: b.first + i, command: shellJoin(['ldm', 'sample', ...again(i)]) };
       const bytes = encodePng(im, { parameters: JSON.stringify(params), Software: String(record.software) });
-      written.push(this.folder.write(() => `-seed${r.perImage[i].seed}.png`, bytes));
+      return this.folder.write(() => `-seed${b.perImage[i].seed}.png`, bytes);
     });
+  }
+
+  /** The grid of all images and the latents, after the last batch. */
+  writeRest(r: { images: Image[]; perImage: tasks.PerImage[] }, record: Record<string, unknown>, batches: tasks.SampleBatch[]): string[] {
+    const written: string[] = [];
+    holdSignals();
     if (this.grid && r.images.length > 1) {
       const groups = new Set(r.perImage.map((x) => `${x.classLabel ?? ''}\u0000${x.prompt ?? ''}`)).size;
       const perGroup = r.images.length / groups;
@@ -374,9 +416,23 @@ class OutputPlan {
       written.push(this.folder.write(() => '-grid.png', encodePng(makeGrid(r.images, nrow), { parameters: JSON.stringify(params), Software: String(record.software) })));
     }
     if (this.latents) {
+      const cat = (ts: T.Tensor[]) => (ts.length === 1 ? ts[0] : T.concat(ts, 0));
       mkdirSync(path.dirname(path.resolve(this.latents)), { recursive: true });
-      if (!this.overwrite && !reserve(this.latents)) throw new UsageError(`--save-latents: ${this.latents} exists`);
-      writeSafetensors(this.latents, new Map([['samples', r.samples], ['x_T', r.start]]));
+      if (!this.overwrite) {
+        trackPartial(this.latents); // the placeholder goes if a signal comes before the bytes
+        if (!reserve(this.latents)) {
+          untrackPartial(this.latents);
+          throw new UsageError(`--save-latents: ${this.latents} exists`);
+        }
+      }
+      try {
+        writeSafetensors(this.latents, new Map([['samples', cat(batches.map((b) => b.samples))], ['x_T', cat(batches.map((b) => b.start))]]));
+      } catch (e) {
+        if (!this.overwrite) try { unlinkSync(this.latents); } catch { /* gone */ }
+        throw e;
+      } finally {
+        untrackPartial(this.latents);
+      }
       written.push(this.latents);
     }
     return written;

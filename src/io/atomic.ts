@@ -19,6 +19,7 @@ export function writeAll(fd: number, b: Uint8Array): void {
 // target removes temporary files of processes that no longer exist.)
 const pending = new Set<string>();
 let signalsHooked = false;
+const listeners = new Map<NodeJS.Signals, () => void>();
 
 function hookSignals(): void {
   if (signalsHooked) return;
@@ -35,7 +36,39 @@ function hookSignals(): void {
       }
     };
     process.on(sig, onSignal);
+    listeners.set(sig, onSignal);
   }
+}
+
+/** Install the signal listeners now: a SIGINT/SIGTERM waits for the writes that follow (see releaseSignals). */
+export function holdSignals(): void {
+  hookSignals();
+}
+
+/**
+ * Track a file this process just created that must not outlive an interrupted run (e.g. an empty
+ * placeholder reserving a name): a SIGINT/SIGTERM removes it, until `untrackPartial`. The listeners are
+ * installed before the caller creates the file when it calls this first.
+ */
+export function trackPartial(path: string): void {
+  hookSignals();
+  pending.add(path);
+}
+
+export function untrackPartial(path: string): void {
+  pending.delete(path);
+}
+
+/**
+ * Remove the signal listeners when no tracked file is pending, so that a signal ends the process at once
+ * again (a long synchronous computation that follows would otherwise hold it until it returns). Call it
+ * from a later event-loop turn than the writes, so that a signal which arrived during them was handled.
+ */
+export function releaseSignals(): void {
+  if (!signalsHooked || pending.size) return;
+  for (const [sig, fn] of listeners) process.removeListener(sig, fn);
+  listeners.clear();
+  signalsHooked = false;
 }
 
 /** Remove `<path>.tmp-<pid>` files left by processes that are gone (killed with SIGKILL mid-write). */

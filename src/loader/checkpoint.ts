@@ -39,6 +39,8 @@ export interface LoadOptions {
   stripPrefix?: string;
   /** Drop file keys starting with any of these (the reference's `ignore_keys`); they are reported as ignored. */
   ignorePrefixes?: string[];
+  /** Compare keys and shapes only (a shape-only build may be given): report, or throw with `strict`, reading no weights. */
+  dryRun?: boolean;
 }
 
 export interface CheckpointLoadReport extends LoadReport {
@@ -102,6 +104,7 @@ export function loadCheckpointInto(module: Module, ckpt: Checkpoint | string, op
     }
     const bad = report.missing.length + report.unexpected.length + report.mismatched.length;
     if (bad > 0 && opts.strict !== false) throw new Error(formatLoadReport(report, c.path));
+    if (opts.dryRun) return report;
     const meta = plan.find(([, t]) => isMeta(t));
     if (meta) throw new Error(`${c.path}: cannot load weights into a shape-only (meta) build (${meta[0]} has no storage); build the model without { meta: true }`);
     for (const [k, t, src] of plan) src.readInto(t, k);

@@ -97,29 +97,36 @@ export function hasEmaWeights(keys: Iterable<string>): boolean {
   return false;
 }
 
-/**
- * Load a LatentDiffusion. `source`: a model folder, a weights file (.ckpt / .safetensors), or the name
- * of an embedded model; omitted: the default embedded model.
- */
-export function loadModel(source?: string, opts: LoadModelOptions = {}): LoadedModel {
-  const t0 = Date.now();
-  let name: string | undefined, info: ModelInfo | undefined, files: ModelFiles;
+/** The files of a model argument: an embedded model's name (or none: the default one), a folder or a weights file. */
+export function modelSource(source: string | undefined, config?: string): { files: ModelFiles; info?: ModelInfo; name?: string } {
   if (source === undefined || (!existsSync(source) && embeddedModel(source))) {
     const e = embeddedModel(source ?? defaultModelName());
     if (!e) throw new ModelFilesError('model', source === undefined ? 'no model given and this package ships no embedded model' : `no model ${source}`);
-    ({ name, info } = e);
-    files = { config: opts.config ?? e.config, ckpt: e.weights };
-  } else if (!existsSync(source)) {
+    return { files: { config: config ?? e.config, ckpt: e.weights }, info: e.info, name: e.name };
+  }
+  if (!existsSync(source)) {
     const names = listModels().map((m) => m.name);
     throw new ModelFilesError('model', `${source} does not exist${names.length ? ` and is not an embedded model (${names.join(', ')})` : ''}`);
-  } else {
-    files = resolveModelFiles(source, opts.config);
   }
+  return { files: resolveModelFiles(source, config) };
+}
+
+/** The message for a config whose model is not a LatentDiffusion. */
+export function notLatentDiffusion(config: string): ModelFilesError {
+  return new ModelFilesError('config', `${config}: not a LatentDiffusion config (model.target must be ldm.models.diffusion.ddpm.LatentDiffusion or LatentInpaintDiffusion)`);
+}
+
+/**
+ * Load a LatentDiffusion. `source`: a model folder, a weights file (.ckpt / .safetensors), or the name
+ * of an embedded model; omitted: the default embedded model. (planModel in plan.ts checks the same
+ * without loading any weights.)
+ */
+export function loadModel(source?: string, opts: LoadModelOptions = {}): LoadedModel {
+  const t0 = Date.now();
+  const { files, info, name } = modelSource(source, opts.config);
   const log = opts.log ?? (() => {});
   const model = skipInit(() => buildFromConfigFile<LatentDiffusion>(files.config, opts.build ?? {}));
-  if (!(model instanceof LatentDiffusion)) {
-    throw new ModelFilesError('config', `${files.config}: not a LatentDiffusion config (model.target must be ldm.models.diffusion.ddpm.LatentDiffusion or LatentInpaintDiffusion)`);
-  }
+  if (!(model instanceof LatentDiffusion)) throw notLatentDiffusion(files.config);
   const ck = readCheckpoint(files.ckpt);
   try {
     const hasEma = hasEmaWeights(ck.stateDict.keys());

@@ -24,25 +24,35 @@ export function numClasses(model: LatentDiffusion): number {
   return cs.nClasses;
 }
 
-/** The conditionings for the given labels and, with guidance, the unconditional label. */
-export function classConditioning(model: LatentDiffusion, classes: number[], scale: number, uncondClass?: number): { cond: Conditioning; uncond?: Conditioning; uncondClass?: number } {
+/**
+ * Check the labels and, with guidance (scale ≠ 1), the "no class" label against the model's classes;
+ * returns the unconditional label guidance uses. Reads only the embedder's size (a shape-only build does).
+ */
+export function checkClasses(model: LatentDiffusion, classes: readonly number[], scale: number, uncondClass?: number): number | undefined {
   const n = numClasses(model);
   for (const c of classes) {
-    if (!Number.isInteger(c) || c < 0 || c >= n) throw new TaskInputError('classLabel', `class ${c} is outside this model's classes 0…${n - 1}`);
+    if (!Number.isInteger(c)) throw new TaskInputError('classLabel', `class labels are integers, got ${c}`);
+    if (c < 0 || c >= n) throw new TaskInputError('classLabel', `class ${c} is outside this model's classes 0…${n - 1}`);
   }
+  if (uncondClass !== undefined && (!Number.isInteger(uncondClass) || uncondClass < 0 || uncondClass >= n)) {
+    throw new TaskInputError('uncondClass', `unconditional class ${uncondClass} is outside this model's classes 0…${n - 1}`);
+  }
+  if (scale === 1) return undefined;
+  if (uncondClass !== undefined) return uncondClass;
+  if (n === 1000) throw new TaskInputError('scale', 'guidance (scale ≠ 1) needs an unconditional class, and this 1000-class model has none; sample with scale 1');
+  return n - 1;
+}
+
+/** The conditionings for the given labels and, with guidance, the unconditional label. */
+export function classConditioning(model: LatentDiffusion, classes: number[], scale: number, uncondClass?: number): { cond: Conditioning; uncond?: Conditioning; uncondClass?: number } {
+  const u = checkClasses(model, classes, scale, uncondClass);
   const embed = (labels: number[]) => {
     const t = T.tensor(labels, [labels.length], 'int64');
     return model.conditioningKey === 'adm' ? t : model.getLearnedConditioning(t);
   };
   const cond = embed(classes);
-  if (scale === 1) return { cond };
-  let u = uncondClass;
-  if (u === undefined) {
-    if (n === 1000) throw new TaskInputError('scale', 'guidance (scale ≠ 1) needs an unconditional class, and this 1000-class model has none; sample with scale 1');
-    u = n - 1;
-  }
-  if (!Number.isInteger(u) || u < 0 || u >= n) throw new TaskInputError('uncondClass', `unconditional class ${u} is outside this model's classes 0…${n - 1}`);
-  return { cond, uncond: embed(classes.map(() => u!)), uncondClass: u };
+  if (u === undefined) return { cond };
+  return { cond, uncond: embed(classes.map(() => u)), uncondClass: u };
 }
 
 export function sampleClassConditional(model: LatentDiffusion, o: ClassOptions): TaskResult {

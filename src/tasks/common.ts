@@ -68,17 +68,51 @@ export function requireTask(model: LatentDiffusion, task: TaskName): void {
   if (actual !== task) throw new TaskError(`this is ${describeTask(actual)}, not ${describeTask(task)}`);
 }
 
+/** Where an image size comes from, when it is a picture's: the input, how messages call it, its scale to the output. */
+export interface SizeSource {
+  input: TaskInput;
+  what: string;
+  /** Output pixels per input pixel (super-resolution: f). */
+  scale?: number;
+}
+
 /** Image sizes must be multiples of the first stage factor f times the UNet's downsampling. */
-export function latentShape(model: LatentDiffusion, n: number, H: number, W: number): number[] {
+export function latentShape(model: LatentDiffusion, n: number, H: number, W: number, src?: SizeSource): number[] {
   const f = model.firstStageFactor, u = model.unetFactor;
   const m = f * u;
   for (const [name, input, v] of [['height', 'H', H], ['width', 'W', W]] as const) {
+    if (src) {
+      const s = src.scale ?? 1;
+      if (v % m === 0) continue;
+      const unit = m % s === 0 ? m / s : m;
+      const near = Math.max(unit, Math.round(v / s / unit) * unit);
+      const why = s === 1 ? `f = ${f} × the UNet's ${u}× downsampling` : `its ×${s} output a multiple of ${m}: f = ${f} × the UNet's ${u}× downsampling`;
+      throw new TaskInputError(src.input, `${src.what} is ${W / s}×${H / s} pixels; its ${name} must be a multiple of ${unit} (${why}), e.g. ${near}`);
+    }
     if (!Number.isInteger(v) || v <= 0) throw new TaskInputError(input, `image ${name} must be a positive integer, got ${v}`);
     if (v % f !== 0) throw new TaskInputError(input, `image ${name} ${v} is not divisible by the first stage's downsampling factor f = ${f}`);
     if (v % m !== 0) throw new TaskInputError(input, `image ${name} ${v} must be a multiple of ${m} (f = ${f} × the UNet's ${u}× downsampling); try ${Math.max(m, Math.round(v / m) * m)}`);
   }
   if (!Number.isInteger(n) || n < 1) throw new TaskInputError('n', `the number of samples must be a positive integer, got ${n}`);
   return [n, model.config.channels, H / f, W / f];
+}
+
+/** A picture the model reads as RGB (or a mask as gray) must be opaque: what lies under transparent pixels is arbitrary. */
+export function checkOpaque(img: Image, input: TaskInput, what: string): void {
+  if (img.channels !== 4) return;
+  for (let i = 0; i < img.width * img.height; i++) {
+    const a = img.data[4 * i + 3];
+    if (a !== 255) {
+      throw new TaskInputError(input, `${what} has transparent pixels (alpha ${a} at (${i % img.width}, ${Math.floor(i / img.width)})); ` +
+        'the model reads only its colours, so what lies under them would decide the result: flatten it onto a background first');
+    }
+  }
+}
+
+/** How the first stage reads a picture: 'gray' for a one-channel autoencoder (MNIST), else 'rgb'. */
+export function pictureMode(model: LatentDiffusion): 'rgb' | 'gray' {
+  const dd = (model.first_stage_model as unknown as { _ddconfig?: { in_channels: number } })._ddconfig;
+  return dd?.in_channels === 1 ? 'gray' : 'rgb';
 }
 
 /** The training image size: latent image_size × f. */

@@ -8,7 +8,7 @@ import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import type { Conditioning } from '../diffusion/guidance.js';
 import { imageToTensor, type Image } from '../io/image.js';
 import { classConditioning } from './class-conditional.js';
-import { firstSeed, latentShape, modelTask, runSampling, type ParamValue, type SamplingSettings, type TaskResult } from './common.js';
+import { firstSeed, latentShape, modelTask, pictureMode, runSampling, type ParamValue, type SamplingSettings, type TaskResult } from './common.js';
 import { TaskInputError } from './errors.js';
 import { textConditioning } from './text-to-image.js';
 
@@ -24,13 +24,22 @@ export interface Img2ImgOptions extends SamplingSettings {
   negativePrompts?: string[];
 }
 
+/** The initial picture and strength: a model img2img works with, 0 < strength ≤ 1, a size it can sample; returns the latent shape for n images. */
+export function checkImg2Img(model: LatentDiffusion, init: Image, strength: number, n: number): number[] {
+  const task = modelTask(model);
+  if (task !== 'unconditional' && task !== 'class' && task !== 'text') {
+    throw new TaskInputError('initImage', `img2img works with unconditional, class-conditional and text-to-image models; this is a ${task} model`);
+  }
+  if (!(strength > 0 && strength <= 1)) throw new TaskInputError('strength', `strength must be in (0, 1], got ${strength}`);
+  return latentShape(model, n, init.height, init.width, { input: 'initImage', what: 'the initial image' });
+}
+
 export function sampleImg2Img(model: LatentDiffusion, o: Img2ImgOptions): TaskResult {
   const task = modelTask(model);
   const n = o.prompts?.length ?? o.classes?.length ?? o.n ?? 1;
-  const shape = latentShape(model, n, o.init.height, o.init.width);
+  const shape = checkImg2Img(model, o.init, o.strength, n);
   const scale = o.scale ?? 1;
   let cond: Conditioning = null, uncond: Conditioning | undefined;
-  if (!(o.strength > 0 && o.strength <= 1)) throw new TaskInputError('strength', `strength must be in (0, 1], got ${o.strength}`);
   const params: Record<string, ParamValue> = { task: 'img2img', strength: o.strength, width: o.init.width, height: o.init.height };
   T.noGrad(() => {
     if (task === 'text') {
@@ -41,14 +50,12 @@ export function sampleImg2Img(model: LatentDiffusion, o: Img2ImgOptions): TaskRe
       if (!o.classes?.length) throw new TaskInputError('classLabel', 'this is a class-conditional model: img2img needs a class label');
       ({ cond, uncond } = classConditioning(model, o.classes, scale, o.uncondClass));
       params.classes = o.classes;
-    } else if (task !== 'unconditional') {
-      throw new TaskInputError('initImage', `img2img works with unconditional, class-conditional and text-to-image models; this is a ${task} model`);
     }
   });
   // One posterior draw per image, from a generator of its own seed (image i alone regenerates it).
   const seed = firstSeed(o.seed);
   const x0 = T.noGrad(() => {
-    const enc = model.encodeFirstStage(imageToTensor(o.init, 'rgb', 'signed'));
+    const enc = model.encodeFirstStage(imageToTensor(o.init, pictureMode(model), 'signed'));
     return T.concat(Array.from({ length: n }, (_, i) => model.getFirstStageEncoding(enc, new T.Generator(seed + i + 0x5eed))), 0);
   });
   return runSampling(model, o, cond, uncond, shape, { init: { x0, strength: o.strength } }, params);

@@ -10,3 +10,4 @@ export * from './img2img.js';
 export * from './errors.js';
 export * from './defaults.js';
 export * from './generate.js';
+export * from './memory.js';

@@ -18,14 +18,19 @@ export interface InpaintOptions extends SamplingSettings {
   n?: number;
 }
 
-export function sampleInpainting(model: LatentDiffusion, o: InpaintOptions): TaskResult {
-  requireTask(model, 'inpainting');
-  const { image: img, mask: mk } = o;
+/** The image and its mask: the same size, a size the model can sample; returns the latent shape for n images. */
+export function checkInpaintInputs(model: LatentDiffusion, img: Image, mk: Image, n: number): number[] {
   if (img.width !== mk.width || img.height !== mk.height) {
     throw new TaskInputError('mask', `the mask is ${mk.width}×${mk.height} but the image is ${img.width}×${img.height}`);
   }
+  return latentShape(model, n, img.height, img.width, { input: 'image', what: 'the image' });
+}
+
+export function sampleInpainting(model: LatentDiffusion, o: InpaintOptions): TaskResult {
+  requireTask(model, 'inpainting');
+  const { image: img, mask: mk } = o;
   const n = o.n ?? o.xT?.shape[0] ?? 1;
-  const shape = latentShape(model, n, img.height, img.width);
+  const shape = checkInpaintInputs(model, img, mk, n);
   const image = imageToTensor(img, 'rgb', 'unit');
   const m01 = T.ge(imageToTensor(mk, 'gray', 'unit'), 0.5);
   const { cond, maskPx } = T.noGrad(() => {

@@ -27,25 +27,54 @@ export function oneHot(labels: ArrayLike<number>, H: number, W: number, nLabels:
   return T.tensor(out, [1, nLabels, H, W]);
 }
 
-export function sampleSemantic(model: LatentDiffusion, o: SemanticOptions): TaskResult {
-  requireTask(model, 'semantic');
+export interface LabelMap {
+  H: number;
+  W: number;
+  labels: ArrayLike<number>;
+  nLabels: number;
+}
+
+/**
+ * A label map checked against the model: one value per pixel (a gray picture, or int labels [H, W]),
+ * every label one of its classes or 255, a size it can sample. Reads only the rescaler's shape.
+ */
+export function checkLabelMap(model: LatentDiffusion, seg: Image | T.Tensor): LabelMap {
   const rescaler = model.cond_stage_model as SpatialRescaler;
   const mapper = rescaler.channel_mapper as unknown as { weight?: T.Tensor } | null;
   const nLabels = mapper?.weight?.shape[1];
   if (!nLabels) throw new TaskError('the SpatialRescaler has no channel mapper: cannot tell the number of labels');
   let H: number, W: number, labels: ArrayLike<number>;
-  if (o.segmentation instanceof T.Tensor) {
-    if (o.segmentation.ndim !== 2) throw new TaskInputError('segmentation', `a label tensor must be [H, W], got [${o.segmentation.shape}]`);
-    [H, W] = o.segmentation.shape;
-    labels = o.segmentation.toArray();
+  if (seg instanceof T.Tensor) {
+    if (seg.ndim !== 2) throw new TaskInputError('segmentation', `a label tensor must be [H, W], got [${seg.shape}]`);
+    [H, W] = seg.shape;
+    labels = seg.toArray();
   } else {
-    const s = o.segmentation;
-    H = s.height;
-    W = s.width;
-    labels = Array.from({ length: H * W }, (_, i) => s.data[i * s.channels]);
+    H = seg.height;
+    W = seg.width;
+    const c = seg.channels, d = seg.data;
+    for (let i = 0; i < H * W && c > 1; i++) {
+      const rgbDiffer = d[c * i] !== d[c * i + 1] || d[c * i] !== d[c * i + 2];
+      if (rgbDiffer || (c === 4 && d[c * i + 3] !== 255)) {
+        throw new TaskInputError('segmentation', `a label map holds one class index per pixel (a gray picture), but pixel (${i % W}, ${Math.floor(i / W)}) is ` +
+          `${c === 4 ? `RGBA (${d[c * i]}, ${d[c * i + 1]}, ${d[c * i + 2]}, ${d[c * i + 3]})` : `RGB (${d[c * i]}, ${d[c * i + 1]}, ${d[c * i + 2]})`}; ` +
+          'a colour-coded or palette picture must be saved as its indices first');
+      }
+    }
+    labels = Array.from({ length: H * W }, (_, i) => d[i * c]);
   }
+  for (let i = 0; i < H * W; i++) {
+    const l = labels[i];
+    if (l === 255 || l < 0) continue;
+    if (!Number.isInteger(l) || l >= nLabels) throw new TaskInputError('segmentation', `label ${l} at pixel (${i % W}, ${Math.floor(i / W)}) is outside this model's ${nLabels} classes (0…${nLabels - 1}, 255 = unlabelled)`);
+  }
+  return { H, W, labels, nLabels };
+}
+
+export function sampleSemantic(model: LatentDiffusion, o: SemanticOptions): TaskResult {
+  requireTask(model, 'semantic');
+  const { H, W, labels, nLabels } = checkLabelMap(model, o.segmentation);
   const n = o.n ?? o.xT?.shape[0] ?? 1;
-  const shape = latentShape(model, n, H, W);
+  const shape = latentShape(model, n, H, W, { input: 'segmentation', what: 'the label map' });
   const cond = T.noGrad(() => repeatBatch(model.getLearnedConditioning(oneHot(labels, H, W, nLabels)), n));
   if (cond.shape[2] !== shape[2] || cond.shape[3] !== shape[3]) {
     throw new TaskError(`the rescaled label map is ${cond.shape[3]}×${cond.shape[2]} but the latent is ${shape[3]}×${shape[2]}`);

@@ -19,14 +19,25 @@ export interface SuperResOptions extends SamplingSettings {
   stride?: number;
 }
 
+/** The low-resolution picture: a size whose f× output the model can sample; returns the latent shape for n images. */
+export function checkLowRes(model: LatentDiffusion, lr: Image, n: number): number[] {
+  const f = model.firstStageFactor;
+  return latentShape(model, n, lr.height * f, lr.width * f, { input: 'lowRes', what: 'the low-resolution image', scale: f });
+}
+
+/** Whether a low-resolution input is sampled in windows ('auto': when it exceeds one window of `ks` pixels). */
+export function isTiled(lr: Image, tiled: boolean | 'auto' | undefined, ks = 128): boolean {
+  return tiled === undefined || tiled === 'auto' ? lr.height > ks || lr.width > ks : tiled;
+}
+
 export function sampleSuperResolution(model: LatentDiffusion, o: SuperResOptions): TaskResult {
   requireTask(model, 'superres');
   const lr = o.lowRes;
   const f = model.firstStageFactor;
   const n = o.n ?? o.xT?.shape[0] ?? 1;
-  const shape = latentShape(model, n, lr.height * f, lr.width * f);
+  const shape = checkLowRes(model, lr, n);
   const ks = o.window ?? 128, stride = o.stride ?? 64;
-  const tiled = o.tiled === undefined || o.tiled === 'auto' ? lr.height > ks || lr.width > ks : o.tiled;
+  const tiled = isTiled(lr, o.tiled, ks);
   const cond = T.noGrad(() => repeatBatch(model.getLearnedConditioning(imageToTensor(lr, 'rgb', 'signed')), n));
   const tiling = tiled ? { ...defaultSplitInputParams(f), ks: [ks, ks] as [number, number], stride: [stride, stride] as [number, number] } : null;
   return runSampling(model, { ...o, eta: o.eta ?? 1, tiling }, cond, undefined, shape, {}, {

@@ -22,22 +22,59 @@ export interface TextOptions extends SamplingSettings {
   W?: number;
 }
 
-export function textConditioning(model: LatentDiffusion, prompts: string[], scale: number, vocabFile?: string, negativePrompts?: string[]): { cond: Conditioning; uncond?: Conditioning } {
+/** Token ids of a text without start/end tokens, and how many the encoder reads between them. */
+function tokenCounter(model: LatentDiffusion, vocabFile?: string): { count: (text: string) => number; max: number } {
   const cs = model.cond_stage_model;
+  const named = (e: unknown) => {
+    const m = (e as Error).message;
+    return vocabFile && !m.includes(vocabFile) ? `${vocabFile}: ${m}` : m;
+  };
   if (cs instanceof FrozenCLIPEmbedder) {
     try {
       if (vocabFile) cs.setTokenizer(vocabFile);
-      void cs.tokenizer;
+      const tok = cs.tokenizer;
+      return { count: (t) => tok.tokenizeIds(t).length, max: tok.maxLength - 2 };
     } catch (e) {
-      throw new TaskInputError('vocab', (e as Error).message);
+      throw new TaskInputError('vocab', named(e));
     }
-  } else if (cs instanceof BERTEmbedder) {
-    if (vocabFile) cs.setTokenizer(vocabFile);
-    if (!cs.tokenizer) throw new TaskInputError('vocab', 'text prompts need the bert-base-uncased vocab.txt (one token per line)');
-  } else throw new TaskError('this model has no text encoder (BERT or CLIP)');
+  }
+  if (cs instanceof BERTEmbedder) {
+    try {
+      if (vocabFile) cs.setTokenizer(vocabFile);
+    } catch (e) {
+      throw new TaskInputError('vocab', named(e));
+    }
+    const tok = cs.tokenizer?.tokenizer;
+    if (!tok) throw new TaskInputError('vocab', 'text prompts need the bert-base-uncased vocab.txt (one token per line)');
+    return { count: (t) => tok.tokenizeIds(t).length, max: tok.maxLength - 2 };
+  }
+  throw new TaskError('this model has no text encoder (BERT or CLIP)');
+}
+
+/**
+ * Check prompts and negative prompts against the model's text encoder: its tokenizer is set up (from
+ * vocabFile) and every text must fit its context — the reference code would cut the rest off silently.
+ * No model weights are read (a shape-only build does).
+ */
+export function checkPrompts(model: LatentDiffusion, prompts: readonly string[], scale: number, vocabFile?: string, negativePrompts?: readonly string[]): void {
   const neg = negativePrompts ?? [];
   if (neg.length > 1 && neg.length !== prompts.length) throw new TaskInputError('negativePrompt', `give one negative prompt, or one per prompt (${prompts.length}), not ${neg.length}`);
   if (neg.length && scale === 1) throw new TaskInputError('negativePrompt', 'a negative prompt acts through classifier-free guidance: give a scale other than 1');
+  const { count, max } = tokenCounter(model, vocabFile);
+  for (const [input, texts] of [['prompt', prompts], ['negativePrompt', neg]] as const) {
+    for (const t of texts) {
+      const k = count(t);
+      if (k > max) {
+        const shown = t.length > 40 ? `${t.slice(0, 37)}…` : t;
+        throw new TaskInputError(input, `"${shown}" is ${k} tokens; this model's text encoder reads ${max} (${max + 2} with its start and end tokens): shorten it by ${k - max} token${k - max === 1 ? '' : 's'}`);
+      }
+    }
+  }
+}
+
+export function textConditioning(model: LatentDiffusion, prompts: string[], scale: number, vocabFile?: string, negativePrompts?: string[]): { cond: Conditioning; uncond?: Conditioning } {
+  checkPrompts(model, prompts, scale, vocabFile, negativePrompts);
+  const neg = negativePrompts ?? [];
   const cond = model.getLearnedConditioning(prompts);
   return scale === 1 ? { cond } : { cond, uncond: model.getLearnedConditioning(prompts.map((_, i) => neg[neg.length > 1 ? i : 0] ?? '')) };
 }
