@@ -356,6 +356,12 @@ SD_CONFIG = dict(in_channels=4, out_channels=4, model_channels=320, attention_re
                  channel_mult=[1, 2, 4, 4], num_heads=8, use_spatial_transformer=True, transformer_depth=1,
                  context_dim=768)  # Stable Diffusion v1 (v1-inference.yaml; heads × ch/8 whatever legacy says)
 TRAIN_LR, TRAIN_WD = 1e-4, 1e-2
+# configs/mnist/ldm-cond-kl-f4.yaml (bench/unet.ts reads the file and checks it against the same numbers).
+MNIST_LDM_CONFIG = dict(in_channels=3, out_channels=3, model_channels=32, attention_resolutions=[2], num_res_blocks=2,
+                        channel_mult=[1, 2], num_head_channels=32, use_spatial_transformer=True, transformer_depth=1,
+                        context_dim=64)
+MNIST_LDM = dict(size=8, batch=128, lr=2.0e-6 * 128, weight_decay=1e-2, n_classes=11, embed_dim=64,
+                 linear_start=0.0015, linear_end=0.0195, timesteps=1000)
 
 
 def case_unet_fwd():
@@ -388,6 +394,30 @@ def case_unet_train():
     def run():
         opt.zero_grad(set_to_none=True)
         F.mse_loss(net(x, t), eps).backward()
+        opt.step()
+
+    return run
+
+
+def case_mnist_ldm_train():
+    # One LatentDiffusion training step on cached latents: ClassEmbedder context (trainable), q_sample, the UNet,
+    # MSE against eps, backward, AdamW over the UNet and the embedder (as bench/unet.ts mnistLdmCase).
+    torch.manual_seed(0)
+    m = MNIST_LDM
+    net = UNet(**MNIST_LDM_CONFIG)
+    embedder = torch.nn.Embedding(m["n_classes"], m["embed_dim"])
+    opt = torch.optim.AdamW(list(net.parameters()) + list(embedder.parameters()), lr=m["lr"], weight_decay=m["weight_decay"])
+    b, s = m["batch"], m["size"]
+    z, eps = torch.randn(b, 3, s, s), torch.randn(b, 3, s, s)
+    t, labels = torch.randint(0, m["timesteps"], (b,)), torch.randint(0, m["n_classes"], (b,))
+    betas = torch.linspace(m["linear_start"] ** 0.5, m["linear_end"] ** 0.5, m["timesteps"], dtype=torch.float64) ** 2
+    ac = torch.cumprod(1 - betas, 0)
+    sa, s1a = ac[t].sqrt().float().view(b, 1, 1, 1), (1 - ac[t]).sqrt().float().view(b, 1, 1, 1)
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        context = embedder(labels)[:, None]
+        F.mse_loss(net(sa * z + s1a * eps, t, context), eps).backward()
         opt.step()
 
     return run

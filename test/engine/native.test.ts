@@ -321,42 +321,81 @@ function convCases(): ConvCase[] {
   return cases;
 }
 
+/** Forward, input and weight (+ bias) gradients of one case against the float64 reference; inputs from seeds `seed`…, returns the next free seed. */
+function checkConv(n: NativeAddon, c: ConvCase, seed: number, what: string): number {
+  const { N, C, H, W, O, kh, kw, sh, sw, pt, pl } = c;
+  const OH = Math.floor((H + pt + c.pb - kh) / sh) + 1, OW = Math.floor((W + pl + c.pr - kw) / sw) + 1;
+  const g = { N, C, H, W, O, kh, kw, sh, sw, padTop: pt, padLeft: pl, OH, OW };
+  const x = rand32(N * C * H * W, seed++), w = rand32(O * C * kh * kw, seed++), b = c.bias ? rand32(O, seed++) : null;
+  const gy = rand32(N * O * OH * OW, seed++);
+  const abs = (a: Float32Array) => f64(a).map(Math.abs);
+  // forward
+  const ref = new Float64Array(N * O * OH * OW), bound = new Float64Array(N * O * OH * OW);
+  tsKernels.conv2dForward(g, f64(x), f64(w), b && f64(b), ref);
+  tsKernels.conv2dForward(g, abs(x), abs(w), b && abs(b), bound);
+  const out = new Float32Array(N * O * OH * OW).fill(NaN);
+  n.conv2dForward(g, x, w, b, out);
+  close(out, ref, `${what} forward`, 2e-6, 1e-6, bound);
+  // backward input
+  const gxRef = new Float64Array(N * C * H * W), gxBound = new Float64Array(N * C * H * W);
+  tsKernels.conv2dBackwardInput(g, f64(gy), f64(w), gxRef);
+  tsKernels.conv2dBackwardInput(g, abs(gy), abs(w), gxBound);
+  const gx = new Float32Array(N * C * H * W).fill(NaN);
+  n.conv2dBackwardInput(g, gy, w, gx);
+  close(gx, gxRef, `${what} backward input`, 2e-6, 1e-6, gxBound);
+  // backward weight (+ bias)
+  const gwRef = new Float64Array(O * C * kh * kw), gwBound = new Float64Array(O * C * kh * kw);
+  const gbRef = new Float64Array(O), gbBound = new Float64Array(O);
+  tsKernels.conv2dBackwardWeight(g, f64(x), f64(gy), gwRef, gbRef);
+  tsKernels.conv2dBackwardWeight(g, abs(x), abs(gy), gwBound, gbBound);
+  const gw = new Float32Array(O * C * kh * kw).fill(NaN), gb = new Float32Array(O).fill(NaN);
+  n.conv2dBackwardWeight(g, x, gy, gw, c.bias ? gb : null);
+  close(gw, gwRef, `${what} backward weight`, 2e-6, 1e-6, gwBound);
+  if (c.bias) close(gb, gbRef, `${what} backward bias`, 2e-6, 1e-6, gbBound);
+  return seed;
+}
+
 test('native conv2d forward / backward input / backward weight vs the reference', { skip }, () => {
   eachIsa((n, isa) => {
     let seed = 3000;
     for (const c of convCases()) {
-      const { N, C, H, W, O, kh, kw, sh, sw, pt, pl } = c;
-      const OH = Math.floor((H + pt + c.pb - kh) / sh) + 1, OW = Math.floor((W + pl + c.pr - kw) / sw) + 1;
-      const what = `conv[${isa}] ${JSON.stringify(c)}`;
-      const g = { N, C, H, W, O, kh, kw, sh, sw, padTop: pt, padLeft: pl, OH, OW };
-      const x = rand32(N * C * H * W, seed++), w = rand32(O * C * kh * kw, seed++), b = c.bias ? rand32(O, seed++) : null;
-      const gy = rand32(N * O * OH * OW, seed++);
-      const abs = (a: Float32Array) => f64(a).map(Math.abs);
-      // forward
-      const ref = new Float64Array(N * O * OH * OW), bound = new Float64Array(N * O * OH * OW);
-      tsKernels.conv2dForward(g, f64(x), f64(w), b && f64(b), ref);
-      tsKernels.conv2dForward(g, abs(x), abs(w), b && abs(b), bound);
-      const out = new Float32Array(N * O * OH * OW).fill(NaN);
-      n.conv2dForward(g, x, w, b, out);
-      close(out, ref, `${what} forward`, 2e-6, 1e-6, bound);
-      // backward input
-      const gxRef = new Float64Array(N * C * H * W), gxBound = new Float64Array(N * C * H * W);
-      tsKernels.conv2dBackwardInput(g, f64(gy), f64(w), gxRef);
-      tsKernels.conv2dBackwardInput(g, abs(gy), abs(w), gxBound);
-      const gx = new Float32Array(N * C * H * W).fill(NaN);
-      n.conv2dBackwardInput(g, gy, w, gx);
-      close(gx, gxRef, `${what} backward input`, 2e-6, 1e-6, gxBound);
-      // backward weight (+ bias)
-      const gwRef = new Float64Array(O * C * kh * kw), gwBound = new Float64Array(O * C * kh * kw);
-      const gbRef = new Float64Array(O), gbBound = new Float64Array(O);
-      tsKernels.conv2dBackwardWeight(g, f64(x), f64(gy), gwRef, gbRef);
-      tsKernels.conv2dBackwardWeight(g, abs(x), abs(gy), gwBound, gbBound);
-      const gw = new Float32Array(O * C * kh * kw).fill(NaN), gb = new Float32Array(O).fill(NaN);
-      n.conv2dBackwardWeight(g, x, gy, gw, c.bias ? gb : null);
-      close(gw, gwRef, `${what} backward weight`, 2e-6, 1e-6, gwBound);
-      if (c.bias) close(gb, gbRef, `${what} backward bias`, 2e-6, 1e-6, gbBound);
+      seed = checkConv(n, c, seed, `conv[${isa}] ${JSON.stringify(c)}`);
     }
   });
+});
+
+// Small outputs (P = OH·OW below 512) run several images through one GEMM: the images of a group lie side by
+// side in its columns (forward, input gradient) or its reduction (weight gradient). These batches make several
+// groups and a partial last one, with panels that straddle images (P not a multiple of the panel width).
+const smallSpatialCases: ConvCase[] = [
+  // the MNIST LDM's latents: 3×3 at 8×8 (P 64) and 4×4 (P 16), the 8×8 → 4×4 downsampling, 1×1 at 4×4
+  { N: 19, C: 5, H: 8, W: 8, O: 7, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 70, C: 6, H: 4, W: 4, O: 9, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 37, C: 6, H: 8, W: 8, O: 5, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 40, C: 9, H: 4, W: 4, O: 10, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, bias: true },
+  // odd sizes: P 15 and 35 (panels straddle images), asymmetric padding, unequal strides, 1×1 outputs
+  { N: 41, C: 3, H: 3, W: 5, O: 13, kh: 2, kw: 3, sh: 1, sw: 1, pt: 1, pb: 0, pl: 1, pr: 1, bias: false },
+  { N: 23, C: 4, H: 7, W: 9, O: 6, kh: 3, kw: 2, sh: 1, sw: 2, pt: 0, pb: 1, pl: 2, pr: 0, bias: true },
+  { N: 33, C: 7, H: 5, W: 7, O: 3, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, bias: false },
+  { N: 530, C: 3, H: 1, W: 1, O: 4, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 9, C: 2, H: 16, W: 16, O: 3, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+];
+
+test('native conv2d on batches of small images (several images per GEMM) vs the reference, 1 and all threads', { skip }, () => {
+  const threads = nativeAddon().info().threads;
+  try {
+    for (const t of [...new Set([1, threads])]) {
+      nativeAddon().setThreads(t);
+      eachIsa((n, isa) => {
+        let seed = 3500;
+        for (const c of smallSpatialCases) {
+          seed = checkConv(n, c, seed, `conv[${isa}, ${t} thread(s)] ${JSON.stringify(c)}`);
+        }
+      });
+    }
+  } finally {
+    nativeAddon().setThreads(threads);
+  }
 });
 
 // ---- normalisation and softmax ----------------------------------------------------------------------------

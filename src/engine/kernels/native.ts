@@ -4,10 +4,12 @@
 //
 // LDM_BACKEND=ts keeps the TypeScript kernels (the addon is still loadable with useNativeKernels()).
 // When the addon is missing or does not load, one warning line is printed and the TypeScript kernels stay.
-// LDM_NUM_THREADS sets the addon's thread count; LDM_ISA=avx512|avx2|base picks a kernel set (tests).
+// LDM_NUM_THREADS sets the addon's thread count; LDM_ISA=avx512|avx2|base picks a kernel set (tests);
+// LDM_NATIVE_ADDON=<file> loads another build of the addon instead (A/B benchmarks of kernel changes).
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FloatArray } from '../dtype.js';
 import type { ConvGeometry } from './conv.js';
@@ -73,7 +75,10 @@ const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'max
 const unaryCode = new Map(UNARY_OPS.map((o, i) => [o, i]));
 const binaryCode = new Map(BINARY_OPS.map((o, i) => [o, i]));
 
-export const ADDON_PATH = fileURLToPath(new URL('../../../build/Release/ldm_native.node', import.meta.url));
+/** The addon: build/Release/ldm_native.node, or the file LDM_NATIVE_ADDON names (another build, for A/B benchmarks). */
+export const ADDON_PATH = process.env.LDM_NATIVE_ADDON
+  ? resolve(process.env.LDM_NATIVE_ADDON)
+  : fileURLToPath(new URL('../../../build/Release/ldm_native.node', import.meta.url));
 
 let addon: NativeAddon | null = null;
 let loadError: string | null = null;
