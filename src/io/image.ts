@@ -73,10 +73,10 @@ export function writePng(path: string, img: Image, text: Record<string, string> 
 
 /** 8-bit RGB/RGBA/gray pixels → PNG file bytes, with text chunks. */
 export function encodePng(img: Image, text: Record<string, string> = {}): Buffer {
-  const png = new PNG({ width: img.width, height: img.height, colorType: 6, inputColorType: 6, inputHasAlpha: true });
-  const rgba = toRGBA(img);
-  rgba.forEach((v, i) => (png.data[i] = v));
-  const encoded = PNG.sync.write(png, { colorType: img.channels === 4 ? 6 : img.channels === 3 ? 2 : 0 });
+  // A plain { width, height, data } object, not a `new PNG` stream: each pngjs stream instance stays reachable
+  // (≈ 36 KB per image), which made a loop writing images grow without bound.
+  const rgba = { width: img.width, height: img.height, data: Buffer.from(toRGBA(img)) } as unknown as PNG;
+  const encoded = PNG.sync.write(rgba, { colorType: img.channels === 4 ? 6 : img.channels === 3 ? 2 : 0, inputColorType: 6, inputHasAlpha: true });
   return insertTextChunks(encoded, text);
 }
 
