@@ -193,6 +193,12 @@ interface TrainCheck {
   what: string; cfg: Record<string, unknown>; lr: number; wd: number;
   /** Latents [B, C, S, S]; timesteps [B]; a cross-attention context [B, 1, context_dim] when the UNet has one. */
   batch: number; size: number; t: number[]; context: boolean;
+  /**
+   * Bound on the AdamW updates' rel. L2 difference. Adam's first step is lr·g/(|g| + ε): elements whose gradient is
+   * near ε turn float-rounding differences of g into visible update differences, so this bound is looser than
+   * the gradients' (1e-4); how loose depends on how many such elements the network has.
+   */
+  updateTol: number;
 }
 
 function checkTrainStep(python: string, c: TrainCheck): void {
@@ -212,7 +218,7 @@ function checkTrainStep(python: string, c: TrainCheck): void {
   const res = runTwin(python, { weights, io, grads, after: model.stateDict() }, { ...c.cfg, train: { lr: c.lr, weight_decay: c.wd } });
   console.log(`twin check, ${c.what} training step (${model.numParameters()} parameters): loss ${res.loss_ours} vs torch ${res.loss_torch} ` +
     `(rel. ${res.rel_loss!.toExponential(2)}); gradients rel. L2 ${res.rel_l2_grad!.toExponential(2)}; AdamW updates rel. L2 ${res.rel_l2_update!.toExponential(2)}`);
-  if (!(res.rel_loss! < 1e-5 && res.rel_l2_grad! < 1e-4 && res.rel_l2_update! < 1e-2)) {
+  if (!(res.rel_loss! < 1e-5 && res.rel_l2_grad! < 1e-4 && res.rel_l2_update! < c.updateTol)) {
     throw new Error(`the torch twin's ${c.what} training step differs: ${JSON.stringify(res)}`);
   }
 }
@@ -220,9 +226,11 @@ function checkTrainStep(python: string, c: TrainCheck): void {
 function checkTwins(python: string): void {
   checkForward(python, 'celebahq UNet (model_channels 64)', { ...UNET_CONFIG, model_channels: 64 }, 32, false);
   checkForward(python, 'cin256-v2 UNet (model_channels 64)', { ...CIN_CONFIG, model_channels: 64 }, 32, true);
-  checkTrainStep(python, { what: 'unet_train', cfg: TRAIN_CONFIG, lr: TRAIN_LR, wd: TRAIN_WD, batch: 2, size: 32, t: [10, 700], context: false });
+  checkTrainStep(python, { what: 'unet_train', cfg: TRAIN_CONFIG, lr: TRAIN_LR, wd: TRAIN_WD, batch: 2, size: 32, t: [10, 700], context: false, updateTol: 1e-2 });
   const m = mnistLdm();
-  checkTrainStep(python, { what: 'mnist_ldm_train', cfg: m.unet, lr: m.lr, wd: MNIST_LDM_WD, batch: 4, size: m.size, t: [0, 10, 500, 999], context: true });
+  // Cross-attention to a one-token context: the softmax over one key is constant, so to_k's true gradient is 0 and
+  // both sides hold rounding noise there, which Adam's first step scales up to ±lr (hence the looser update bound).
+  checkTrainStep(python, { what: 'mnist_ldm_train', cfg: m.unet, lr: m.lr, wd: MNIST_LDM_WD, batch: 4, size: m.size, t: [0, 10, 500, 999], context: true, updateTol: 5e-2 });
 }
 
 function forwardCase(name: string, what: string, cfg: Record<string, unknown>, context: boolean, batch = 1, contextLen = 1): BenchCase {

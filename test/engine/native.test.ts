@@ -147,6 +147,48 @@ test('native gemm: K = 0 scales C by beta; strideC = 0 accumulates batches in or
   });
 });
 
+test('native gemm: batch entries accumulating into one C (strideC 0) and a shared B over contiguous rows vs the reference', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 900;
+    const run = (transA: boolean, transB: boolean, M: number, N: number, K: number, batch: number, alpha: number, beta: number,
+      o: { shareA?: boolean; shareB?: boolean; padA?: number; padB?: number; strideC?: number; denseA?: boolean } = {}) => {
+      const lda = (transA ? M : K) + (o.padA ?? 0), ldb = (transB ? K : N) + (o.padB ?? 0), ldc = N;
+      const sA = o.shareA ? 0 : (transA ? K : M) * lda + (o.denseA ? 0 : 7), sB = o.shareB ? 0 : (transB ? N : K) * ldb + 3;
+      const sC = o.strideC ?? 0;
+      const A = rand32((o.shareA ? 1 : batch) * (sA || (transA ? K : M) * lda), seed++);
+      const B = rand32((o.shareB ? 1 : batch) * (sB || (transB ? N : K) * ldb), seed++);
+      const C0 = rand32(sC ? batch * sC : M * N, seed++);
+      const what = `gemm[${isa}] ${JSON.stringify({ transA, transB, M, N, K, batch, alpha, beta, ...o })}`;
+      const args = (a: Float32Array | Float64Array, b: Float32Array | Float64Array, c: Float32Array | Float64Array, al: number, be: number) => ({
+        transA, transB, M, N, K, alpha: al, A: a, aOffset: 0, lda, strideA: sA, B: b, bOffset: 0, ldb, strideB: sB,
+        beta: be, C: c, cOffset: 0, ldc, strideC: sC, batch,
+      });
+      const ref = f64(C0), bound = f64(C0).map(Math.abs);
+      tsKernels.gemm(args(f64(A), f64(B), ref, alpha, beta));
+      tsKernels.gemm(args(f64(A).map(Math.abs), f64(B).map(Math.abs), bound, Math.abs(alpha), Math.abs(beta)));
+      const out = Float32Array.from(C0);
+      n.gemm(transA, transB, M, N, K, alpha, A, 0, lda, sA, B, 0, ldb, sB, beta, out, 0, ldc, sC, batch);
+      close(out, ref, what, 2e-6, 1e-6, bound);
+    };
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        // a shared weight's gradient over 128 tokens-of-16 entries (the reduction crosses K blocks and entries)
+        run(transA, transB, 64, 64, 16, 128, 1, 1);
+        run(transA, transB, 17, 33, 5, 41, -0.5, 1, { padA: 2, padB: 1 });
+        run(transA, transB, 13, 7, 1, 9, 1, 1, { shareA: true });
+        run(transA, transB, 6, 20, 300, 3, 2, 1, { shareB: true });
+        // beta ≠ 1 keeps the entries one after another (each scales what the previous left)
+        run(transA, transB, 5, 9, 7, 4, 1, 0);
+        run(transA, transB, 5, 9, 7, 4, 1, 0.5);
+      }
+      // one B over contiguous rows (a linear layer over [batch, tokens, features]): one product of batch·M rows
+      run(false, transA, 16, 64, 64, 128, 1, 0, { shareB: true, strideC: 16 * 64, denseA: true });
+      run(false, transA, 1, 37, 29, 50, 0.5, 1, { shareB: true, strideC: 37, denseA: true });
+      run(false, transA, 3, 37, 29, 5, 1, 1, { shareB: true, strideC: 3 * 37 + 2 });
+    }
+  });
+});
+
 test('native gemm: bad extents throw instead of touching memory', { skip }, () => {
   const n = nativeAddon();
   const a = new Float32Array(6), b = new Float32Array(6), c = new Float32Array(4);

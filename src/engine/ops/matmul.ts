@@ -93,7 +93,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 /**
  * Σ_batch x[i] · y[i] → [M, N], for x [..., M, K] and y [..., K, N] whose batch dims broadcast together:
- * one GEMM per batch entry accumulating into the same output (beta = 1 after the first).
+ * one GEMM call whose batch entries accumulate into the same zeroed output (strideC 0, beta 1), which the
+ * native kernel runs as one product reducing over every entry's K.
  */
 export function batchSummedMatmul(x: Tensor, y: Tensor): Tensor {
   if (x.dtype !== y.dtype) throw new TypeError(`batchSummedMatmul: dtype mismatch ${x.dtype} vs ${y.dtype}`);
@@ -105,14 +106,14 @@ export function batchSummedMatmul(x: Tensor, y: Tensor): Tensor {
   const X = operand(x, batchShape, M, Kx);
   const Y = operand(y, batchShape, Kx, N);
   const nb = numel(batchShape);
-  const out = nb === 0 ? Tensor.empty([M, N], x.dtype) : Tensor.uninit([M, N], x.dtype);
-  for (let i = 0; i < nb; i++) {
+  const out = Tensor.empty([M, N], x.dtype);
+  if (nb > 0) {
     K.gemm({
       transA: X.trans, transB: Y.trans, M, N, K: Kx, alpha: 1,
-      A: X.data, aOffset: X.offset + i * X.stride, lda: X.ld, strideA: 0,
-      B: Y.data, bOffset: Y.offset + i * Y.stride, ldb: Y.ld, strideB: 0,
-      beta: i === 0 ? 0 : 1, C: out.data as FloatArray, cOffset: 0, ldc: N, strideC: 0,
-      batch: 1,
+      A: X.data, aOffset: X.offset, lda: X.ld, strideA: X.stride,
+      B: Y.data, bOffset: Y.offset, ldb: Y.ld, strideB: Y.stride,
+      beta: 1, C: out.data as FloatArray, cOffset: 0, ldc: N, strideC: 0,
+      batch: nb,
     });
   }
   return record(out, 'batchSummedMatmul', [x, y], (g) => [
