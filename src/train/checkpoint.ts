@@ -89,9 +89,9 @@ export function saveCheckpoint(ckptDir: string, o: SaveOptions): SavedCheckpoint
   });
   const tmp = path.join(ckptDir, `.tmp-${name}-${process.pid}`);
   try {
-    const refuse = `checkpoint ${name} not written (the last complete checkpoint stays as it is)`;
-    assertFiniteTensors(o.weights, `${final}/model.safetensors`, refuse);
-    assertFiniteTensors(tensors, `${final}/state.safetensors`, refuse);
+    const where = `${ckptDir}: checkpoint ${name} not written`, keep = 'the last complete checkpoint stays as it is';
+    assertFiniteTensors(o.weights, where, keep);
+    assertFiniteTensors(tensors, where, keep);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp);
     const meta = { global_step: String(o.state.globalStep), epoch: String(o.state.epoch), format: 'ldm-ts training checkpoint' };
