@@ -30,7 +30,8 @@ test('output folder: writers with different suffixes never share a number; a num
 });
 
 function sample(out: string, seed: number, n: number): Promise<{ code: number | null; err: string }> {
-  const args = [path.join(repo, 'bin', 'ldm.mjs'), 'sample', '--class', '3', '-n', String(n), '--seed', String(seed), '--steps', '2', '--out', out];
+  // One image per batch: each process writes its images one by one while it samples, over seconds.
+  const args = [path.join(repo, 'bin', 'ldm.mjs'), 'sample', '--class', '3', '-n', String(n), '--seed', String(seed), '--steps', '4', '-b', '1', '--out', out];
   const p = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, LDM_NUM_THREADS: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr.on('data', (d) => void (err += String(d)));
@@ -39,8 +40,8 @@ function sample(out: string, seed: number, n: number): Promise<{ code: number | 
 
 test('two ldm sample processes writing into one folder at once never overwrite each other and never share a number', { timeout: 300_000 }, async () => {
   const out = path.join(tmp, 'shared');
-  const n = 24;
-  // Two processes started together, then three: their write phases overlap. Seeds far apart: names differ.
+  const n = 16;
+  // Two processes started together, then three: they write while the others write. Seeds far apart: names differ.
   const rounds = [[100, 500], [1000, 1500, 2000]];
   for (const round of rounds) {
     const rs = await Promise.all(round.map((s) => sample(out, s, n)));
@@ -66,8 +67,14 @@ test('two ldm sample processes writing into one folder at once never overwrite e
     seen.add(seed);
   }
   assert.deepEqual([...seen].sort((x, y) => x - y), [...expected].sort((x, y) => x - y));
-  // Interleaving of the two first processes' numbers shows that their writes overlapped.
-  const firstRound = images.filter((f) => Number(/^sample-(\d+)/.exec(f)![1]) < 2 * (n + 1));
-  const owner = firstRound.map((f) => (Number(/-seed(\d+)/.exec(f)![1]) >= 500 ? 'B' : 'A')).join('');
-  console.log(`concurrent ldm sample: ${runs.length} processes (2, then 3 at once), ${images.length} images + ${grids.length} grids, numbers 0…${files.length - 1} each once; first round's writers by number: ${owner}`);
+  // The writers by number: interleaved numbers show that the processes really wrote at the same time.
+  const byNumber = (lo: number, hi: number, letter: (seed: number) => string) => files.filter((f) => {
+    const k = Number(/^sample-(\d+)/.exec(f)![1]);
+    return k >= lo && k < hi && /-seed\d+\.png$/.test(f);
+  }).map((f) => letter(Number(/-seed(\d+)/.exec(f)![1]))).join('');
+  const first = byNumber(0, 2 * (n + 1), (s) => (s >= 500 ? 'B' : 'A'));
+  const second = byNumber(2 * (n + 1), files.length, (s) => (s >= 2000 ? 'E' : s >= 1500 ? 'D' : 'C'));
+  console.log(`concurrent ldm sample: ${runs.length} processes (2, then 3 at once), ${images.length} images + ${grids.length} grids, numbers 0…${files.length - 1} each once; writers by number: ${first} | ${second}`);
+  const runsOf = (p: string) => p.replace(/(.)\1*/g, '$1').length;
+  assert.ok(runsOf(first) > 2 || runsOf(second) > 3, `the processes did not write at the same time (${first} | ${second}): nothing was tested`);
 });
