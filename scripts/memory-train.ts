@@ -4,7 +4,9 @@
 // steps (between steps) and the growth from after the warm-up to the end. Ctrl-C ends training early (the
 // trainer finishes its step and writes a checkpoint) and the report covers the steps run.
 //
-//   node --expose-gc --import tsx scripts/memory-train.ts [--steps 10000] [--every 500] [--warmup 500] [--batch 4]
+// The warm-up ends after the first checkpoint (step 1,000), whose write allocates its buffers once.
+//
+//   node --expose-gc --import tsx scripts/memory-train.ts [--steps 10000] [--every 500] [--warmup 1500] [--batch 4]
 
 import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { trainLDM } from '../src/train/train-ldm.js';
 import { RssLog, args } from './memory-common.js';
 
-const o = args({ steps: 10000, every: 500, warmup: 500, batch: 4 });
+const o = args({ steps: 10000, every: 500, warmup: 1500, batch: 4 });
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const logdir = mkdtempSync(path.join(tmpdir(), 'ldm-memory-train-'));
 const log = new RssLog('step');
