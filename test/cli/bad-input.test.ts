@@ -7,30 +7,16 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { main } from '../../src/cli/main.js';
 import { writePng, type Image } from '../../src/io/image.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { modelsDir } from '../../src/loader/embedded.js';
 import { tinyConfig, tinyModel, tinyVocab, type TinyKind } from '../tasks/helpers.js';
+import { runCli } from './run-cli.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'ldm-bad-input-'));
 const out = path.join(tmp, 'out');
 
-/** Run `ldm …` in-process, capturing everything it prints. */
-async function ldm(args: string[]): Promise<{ code: number; text: string }> {
-  let text = '';
-  const w = process.stderr.write.bind(process.stderr), e = console.error, l = console.log;
-  process.stderr.write = ((s: string) => ((text += s), true)) as typeof process.stderr.write;
-  console.error = (...a: unknown[]) => void (text += a.join(' ') + '\n');
-  console.log = (...a: unknown[]) => void (text += a.join(' ') + '\n');
-  try {
-    return { code: await main(args), text };
-  } finally {
-    process.stderr.write = w;
-    console.error = e;
-    console.log = l;
-  }
-}
+const ldm = runCli;
 
 function modelDir(kind: TinyKind, edit?: (c: any) => void): string {
   const dir = path.join(tmp, `${kind}${edit ? '-edited' : ''}`);
@@ -139,7 +125,7 @@ test('ldm sample: every bad input is refused before the weights load, exit 2, th
     for (const [args, want] of SAMPLE) {
       const t0 = Date.now();
       const r = await ldm(['sample', ...args, ...(args.includes('--out') ? [] : ['-o', out])]);
-      assert.equal(r.text, `${want}\n`, `ldm sample ${args.join(' ')}`);
+      assert.equal(r.out, `${want}\n`, `ldm sample ${args.join(' ')}`);
       assert.equal(r.code, 2, `exit status of ldm sample ${args.join(' ')}`);
       assert.ok(Date.now() - t0 < 10_000, `ldm sample ${args.join(' ')} took ${Date.now() - t0} ms`);
       assert.ok(!existsSync(out), `ldm sample ${args.join(' ')} created ${out}`);
@@ -154,9 +140,9 @@ test('ldm sample: every bad input is refused before the weights load, exit 2, th
 test('ldm sample: a config whose shapes disagree with the checkpoint names the keys, both shapes and the config field', async () => {
   const r = await ldm(['sample', wide, '--prompt', 'a fox', '--vocab', vocab, '-o', out]);
   assert.equal(r.code, 2);
-  const lines = r.text.trimEnd().split('\n');
+  const lines = r.out.trimEnd().split('\n');
   assert.equal(lines[0], `${S}--ckpt: cannot load model.safetensors:`);
-  assert.ok(lines.includes('  shape mismatch at model.diffusion_model.input_blocks.0.0.weight: model has [64,4,3,3], file has [32,4,3,3]'), r.text);
+  assert.ok(lines.includes('  shape mismatch at model.diffusion_model.input_blocks.0.0.weight: model has [64,4,3,3], file has [32,4,3,3]'), r.out);
   assert.equal(lines.at(-2), `  with the config ${path.join(wide, 'config.yaml')}; change the config (or use the file made for it):`);
   assert.equal(lines.at(-1), '    model.params.unet_config.params.model_channels is 64 in the config, 32 in the file (model.diffusion_model.input_blocks.0.0.weight dimension 0)');
   assert.ok(!existsSync(out));
@@ -167,7 +153,7 @@ test('ldm sample: a config whose shapes disagree with the checkpoint names the k
     'model.params.unet_config.params.in_channels is 7 in the config, 4 in the file (model.diffusion_model.input_blocks.0.0.weight dimension 1)',
     'model.params.unet_config.params.out_channels is 3 in the config, 4 in the file (model.diffusion_model.out.2.weight dimension 0)',
     'model.params.first_stage_config.params.embed_dim is 3 in the config, 4 in the file (first_stage_model.post_quant_conv.weight dimension 1)',
-  ]) assert.ok(r2.text.includes(`    ${hint}\n`), r2.text);
+  ]) assert.ok(r2.out.includes(`    ${hint}\n`), r2.out);
 });
 
 test('ldm sample --out where nothing can be written: refused at once (no hang under /proc), nothing created', async () => {
@@ -175,9 +161,9 @@ test('ldm sample --out where nothing can be written: refused at once (no hang un
     if (!existsSync(path.dirname(dir))) continue;
     const t0 = Date.now();
     const r = await ldm(['sample', '--class', '3', '--out', dir]);
-    assert.equal(r.code, 2, r.text);
-    assert.match(r.text, new RegExp(`^${S}--out: (no permission to write in|.* is on a read-only file system|.* does not take new files)`), r.text);
-    assert.ok(r.text.includes(`${path.dirname(dir)} (to create ${dir} in)`), r.text);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, new RegExp(`^${S}--out: (no permission to write in|.* is on a read-only file system|.* does not take new files)`), r.out);
+    assert.ok(r.out.includes(`${path.dirname(dir)} (to create ${dir} in)`), r.out);
     assert.ok(Date.now() - t0 < 2000);
     assert.ok(!existsSync(dir));
   }
@@ -188,7 +174,7 @@ test('ldm sample --out in a read-only folder: refused before any work', async (t
   const ro = path.join(tmp, 'read-only');
   mkdirSync(ro, { mode: 0o555 });
   const r = await ldm(['sample', '--class', '3', '--out', path.join(ro, 'x')]);
-  assert.equal(r.text, `${S}--out: no permission to write in ${ro} (to create ${path.join(ro, 'x')} in)\n`);
+  assert.equal(r.out, `${S}--out: no permission to write in ${ro} (to create ${path.join(ro, 'x')} in)\n`);
   assert.equal(r.code, 2);
 });
 
@@ -208,7 +194,7 @@ test('ldm convert: a missing output folder, a missing input, an output that is a
   const before = readdirSync(tmp).sort();
   for (const [args, want] of cases) {
     const r = await ldm(['convert', ...args]);
-    assert.equal(r.text, `${want}\n`, `ldm convert ${args.join(' ')}`);
+    assert.equal(r.out, `${want}\n`, `ldm convert ${args.join(' ')}`);
     assert.equal(r.code, 2);
     assert.deepEqual(readdirSync(tmp).sort(), before);
   }

@@ -9,13 +9,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import * as T from '../../src/engine/index.js';
-import { main } from '../../src/cli/main.js';
 import { LatentDiffusion } from '../../src/diffusion/latent-diffusion.js';
 import { readPngText, readImage } from '../../src/io/image.js';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { buildFromConfigFile, instantiate } from '../../src/loader/targets.js';
 import { FrozenCLIPEmbedder } from '../../src/models/encoders/clip-text.js';
 import { bytesToUnicode } from '../../src/models/encoders/clip-tokenizer.js';
+import { runCli } from '../cli/run-cli.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const reference = path.resolve(repoRoot, '../shared/reference');
@@ -90,20 +90,7 @@ function tinySdConfig() {
   };
 }
 
-async function ldm(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const w = process.stderr.write.bind(process.stderr), e = console.error, l = console.log;
-  process.stderr.write = ((s: string) => ((out += s), true)) as typeof process.stderr.write;
-  console.error = (...a: unknown[]) => void (out += a.join(' ') + '\n');
-  console.log = (...a: unknown[]) => void (out += a.join(' ') + '\n');
-  try {
-    return { code: await main(args), out };
-  } finally {
-    process.stderr.write = w;
-    console.error = e;
-    console.log = l;
-  }
-}
+const ldm = (...args: string[]) => runCli(args);
 
 test('a small SD-like model: ldm sample --prompt --negative-prompt --sampler dpm++2m-karras writes a PNG', async () => {
   const cfg = tinySdConfig();

@@ -10,7 +10,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import * as T from '../../src/engine/index.js';
-import { main } from '../../src/cli/main.js';
 import { parseSampleArgs, progressReporter, SAMPLE_OPTIONS } from '../../src/cli/sample.js';
 import { OutputFolder } from '../../src/cli/output.js';
 import { ModelFilesError, resolveModelFiles } from '../../src/loader/model.js';
@@ -19,26 +18,13 @@ import { tinyModelsDir } from '../api/fixtures.js';
 import { readImage, readPngText, tensorToImages, writePng } from '../../src/io/image.js';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { tinyConfig, tinyModel, tinyVocab, type TinyKind } from './helpers.js';
+import { runCli } from '../cli/run-cli.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const golden = path.resolve(repoRoot, '../shared/golden/ldm_ddim_cfg');
 const tmp = mkdtempSync(path.join(tmpdir(), 'ldm-cli-'));
 
-/** Run `ldm …` in-process, capturing what it prints. */
-async function ldm(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const w = process.stderr.write.bind(process.stderr), e = console.error, l = console.log;
-  process.stderr.write = ((s: string) => ((out += s), true)) as typeof process.stderr.write;
-  console.error = (...a: unknown[]) => void (out += a.join(' ') + '\n');
-  console.log = (...a: unknown[]) => void (out += a.join(' ') + '\n');
-  try {
-    return { code: await main(args), out };
-  } finally {
-    process.stderr.write = w;
-    console.error = e;
-    console.log = l;
-  }
-}
+const ldm = (...args: string[]) => runCli(args);
 
 function relL2(a: T.Tensor, b: T.Tensor): number {
   const x = a.toArray(), y = b.toArray();
