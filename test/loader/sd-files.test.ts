@@ -11,7 +11,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import * as T from '../../src/engine/index.js';
-import { main } from '../../src/cli/main.js';
 import { LatentDiffusion } from '../../src/diffusion/latent-diffusion.js';
 import { readYaml } from '../../src/io/config.js';
 import { floatsToHalfBytes } from '../../src/io/half.js';
@@ -21,6 +20,7 @@ import { inpaintConcat } from '../../src/loader/inpaint-diffusion.js';
 import { loadModel } from '../../src/loader/model.js';
 import { buildFromConfigFile, instantiate } from '../../src/loader/targets.js';
 import { bytesToUnicode } from '../../src/models/encoders/clip-tokenizer.js';
+import { runCli } from '../cli/run-cli.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const sdDir = path.resolve(repoRoot, '../shared/reference/configs/configs/stable-diffusion');
@@ -92,21 +92,6 @@ function bf16Bytes(a: Float32Array): Uint8Array {
 const python = '/usr/bin/python3';
 const haveTorch = existsSync(python) && spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 
-async function ldm(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const w = process.stderr.write.bind(process.stderr), e = console.error, l = console.log;
-  process.stderr.write = ((s: string) => ((out += s), true)) as typeof process.stderr.write;
-  console.error = (...a: unknown[]) => void (out += a.join(' ') + '\n');
-  console.log = (...a: unknown[]) => void (out += a.join(' ') + '\n');
-  try {
-    return { code: await main(args), out };
-  } finally {
-    process.stderr.write = w;
-    console.error = e;
-    console.log = l;
-  }
-}
-
 test('SD files in float32 / float16 / bfloat16 safetensors and torch .ckpt load to their exact rounded values and sample', { skip: haveRef ? false : 'reference configs not found' }, async (t) => {
   const dir = mkdtempSync(path.join(tmp, 'sd-'));
   const cfg = smallSdConfig();
@@ -175,8 +160,8 @@ for out, dt in ${JSON.stringify(kinds.map(([name, dt]) => [path.join(dir, `sd-${
   const latents: Record<string, Float32Array> = {};
   for (const [name, { file }] of Object.entries(files)) {
     const out = path.join(dir, `out-${name}`);
-    const r = await ldm('sample', '--config', config, '--ckpt', file, '--vocab-dir', vocabDir, '--prompt', 'a red fox', '--negative-prompt', 'blurry',
-      '--sampler', 'dpm++2m', '--steps', '3', '--H', '64', '--W', '64', '--seed', '3', '--out', out, '--save-latents', `${out}.safetensors`, '--quiet');
+    const r = await runCli(['sample', '--config', config, '--ckpt', file, '--vocab-dir', vocabDir, '--prompt', 'a red fox', '--negative-prompt', 'blurry',
+      '--sampler', 'dpm++2m', '--steps', '3', '--H', '64', '--W', '64', '--seed', '3', '--out', out, '--save-latents', `${out}.safetensors`, '--quiet']);
     assert.equal(r.code, 0, `${name}: ${r.out}`);
     const pngs = readdirSync(out).filter((f) => f.endsWith('.png'));
     assert.equal(pngs.length, 1, name);
