@@ -19,7 +19,7 @@ import { halfToFloat, readSafetensors, serializeRaw, writeFileAtomic, writeSafet
 import { inpaintConcat } from '../../src/loader/inpaint-diffusion.js';
 import { loadModel } from '../../src/loader/model.js';
 import { buildFromConfigFile, instantiate } from '../../src/loader/targets.js';
-import { bytesToUnicode } from '../../src/models/encoders/clip-tokenizer.js';
+import { tinyClipVocab } from '../tasks/helpers.js';
 import { runCli } from '../cli/run-cli.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -69,16 +69,6 @@ function smallSdConfig(): Record<string, any> {
   Object.assign(p.first_stage_config.params.ddconfig, { ch: 32, ch_mult: [1, 1, 2, 2], num_res_blocks: 1, resolution: 64 });
   p.cond_stage_config.text_config = { vocab_size: 514, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, max_position_embeddings: 77, hidden_act: 'quick_gelu', layer_norm_eps: 1e-5 };
   return doc;
-}
-
-/** CLIP tokenizer files with the byte alphabet only (every character a token). */
-function byteVocab(dir: string): void {
-  const vocab: Record<string, number> = {};
-  bytesToUnicode().forEach((b, i) => ((vocab[b] = i), (vocab[`${b}</w>`] = 256 + i)));
-  vocab['<|startoftext|>'] = 512;
-  vocab['<|endoftext|>'] = 513;
-  writeFileSync(path.join(dir, 'vocab.json'), JSON.stringify(vocab));
-  writeFileSync(path.join(dir, 'merges.txt'), '#version: 0.2\n');
 }
 
 /** float32 → bfloat16 bits, round to nearest even (torch's Tensor.bfloat16()); values here are finite. */
@@ -156,7 +146,7 @@ for out, dt in ${JSON.stringify(kinds.map(([name, dt]) => [path.join(dir, `sd-${
 
   // every file samples through the CLI; the same weights in another container give the same latents
   const vocabDir = mkdtempSync(path.join(dir, 'vocab-'));
-  byteVocab(vocabDir);
+  tinyClipVocab(vocabDir);
   const latents: Record<string, Float32Array> = {};
   for (const [name, { file }] of Object.entries(files)) {
     const out = path.join(dir, `out-${name}`);

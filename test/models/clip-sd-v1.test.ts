@@ -14,7 +14,7 @@ import { readPngText, readImage } from '../../src/io/image.js';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { buildFromConfigFile, instantiate } from '../../src/loader/targets.js';
 import { FrozenCLIPEmbedder } from '../../src/models/encoders/clip-text.js';
-import { bytesToUnicode } from '../../src/models/encoders/clip-tokenizer.js';
+import { tinyClipVocab } from '../tasks/helpers.js';
 import { runCli } from '../cli/run-cli.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -48,18 +48,6 @@ test('v1-inference.yaml builds UNet + VAE + CLIP with exactly the keys and shape
 // ---- a small SD-like model end to end ------------------------------------------------------------------
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'ldm-sd-'));
-
-/** CLIP tokenizer files with just the byte alphabet (vocab 514): every character is a token. */
-function tinyClipVocab(): string {
-  const dir = mkdtempSync(path.join(tmp, 'clipvocab-'));
-  const vocab: Record<string, number> = {};
-  bytesToUnicode().forEach((b, i) => ((vocab[b] = i), (vocab[`${b}</w>`] = 256 + i)));
-  vocab['<|startoftext|>'] = 512;
-  vocab['<|endoftext|>'] = 513;
-  writeFileSync(path.join(dir, 'vocab.json'), JSON.stringify(vocab));
-  writeFileSync(path.join(dir, 'merges.txt'), '#version: 0.2\n');
-  return dir;
-}
 
 function tinySdConfig() {
   return {
@@ -105,7 +93,7 @@ test('a small SD-like model: ldm sample --prompt --negative-prompt --sampler dpm
   sd.set('cond_stage_model.transformer.text_model.embeddings.position_ids', T.tensor(Array.from({ length: 77 }, (_, i) => i), [1, 77], 'int64'));
   const ckpt = path.join(dir, 'sd-tiny.safetensors');
   writeSafetensors(ckpt, sd);
-  const vocabDir = tinyClipVocab();
+  const vocabDir = tinyClipVocab(mkdtempSync(path.join(tmp, 'clipvocab-')));
   const run = (name: string, negative: string) =>
     ldm('sample', '--config', config, '--ckpt', ckpt, '--vocab-dir', vocabDir, '--prompt', 'a red fox', '--negative-prompt', negative,
       '--sampler', 'dpm++2m-karras', '--steps', '4', '--scale', '7.5', '--H', '64', '--W', '64', '--seed', '5', '--out', path.join(dir, name), '--save-latents', path.join(dir, `${name}.safetensors`), '--quiet');

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as T from '../../src/engine/index.js';
+import { bytesToUnicode } from '../../src/models/encoders/clip-tokenizer.js';
 import { instantiate } from '../../src/loader/targets.js';
 import type { ConfigNode } from '../../src/io/config.js';
 import type { LatentDiffusion } from '../../src/diffusion/latent-diffusion.js';
@@ -103,6 +104,17 @@ export function tinyVocab(): string {
   const file = path.join(dir, 'vocab.txt');
   writeFileSync(file, words.join('\n') + '\n');
   return file;
+}
+
+/** CLIP tokenizer files (vocab.json, merges.txt) with just the byte alphabet (vocab 514): every character is a token. Returns the folder. */
+export function tinyClipVocab(dir = mkdtempSync(path.join(tmpdir(), 'ldm-clipvocab-'))): string {
+  const vocab: Record<string, number> = {};
+  bytesToUnicode().forEach((b, i) => ((vocab[b] = i), (vocab[`${b}</w>`] = 256 + i)));
+  vocab['<|startoftext|>'] = 512;
+  vocab['<|endoftext|>'] = 513;
+  writeFileSync(path.join(dir, 'vocab.json'), JSON.stringify(vocab));
+  writeFileSync(path.join(dir, 'merges.txt'), '#version: 0.2\n');
+  return dir;
 }
 
 export function pixelStats(data: Uint8Array): { min: number; max: number; distinct: number } {
