@@ -6,20 +6,15 @@ import { existsSync, lstatSync, readdirSync, readlinkSync, statSync, watch, type
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listCheckpoints, readCheckpointDir } from '../../src/train/checkpoint.js';
+import { Rng } from '../../scripts/fuzz/rng.js';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(repo, 'bin', 'ldm.mjs');
 
-/** mulberry32: the seeded moments of the kills. */
+/** The seeded moments of the kills (the fuzz harness's mulberry32). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 export interface Child {
