@@ -89,7 +89,7 @@ test('fleet: 20 jobs on two workers complete exactly once; queue positions follo
   const q = new Queue(`${PREFIX}-tiny-class`, { connection: { host: '127.0.0.1', port: Number(new URL(url).port) } });
   await q.pause();
   const subs = [];
-  for (let i = 0; i < 20; i++) subs.push(await submit({ class: i % 10, steps: 1, seed: 100 + i, width: 8, height: 8, preview: false }));
+  for (let i = 0; i < 20; i++) subs.push(await submit({ class: i % 10, steps: 24, seed: 100 + i, width: 8, height: 8, preview: false }));
   const ids = subs.map((s) => s.id as string);
   assert.ok(ids.every((id) => /^[0-9a-f-]{36}$/.test(id)), JSON.stringify(subs[0]));
   assert.deepEqual(subs.map((s) => s.position), Array.from({ length: 20 }, (_, i) => i + 1), 'POST answers each job\'s place in the queue');
