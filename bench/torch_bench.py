@@ -360,7 +360,7 @@ TRAIN_LR, TRAIN_WD = 1e-4, 1e-2
 MNIST_LDM_CONFIG = dict(in_channels=3, out_channels=3, model_channels=32, attention_resolutions=[2], num_res_blocks=2,
                         channel_mult=[1, 2], num_head_channels=32, use_spatial_transformer=True, transformer_depth=1,
                         context_dim=64)
-MNIST_LDM = dict(size=8, batch=128, lr=2.0e-6 * 128, weight_decay=1e-2, n_classes=11, embed_dim=64,
+MNIST_LDM = dict(size=8, batch=128, lr=4.0e-6 * 128, weight_decay=1e-2, n_classes=11, embed_dim=64,
                  linear_start=0.0015, linear_end=0.0195, timesteps=1000)
 
 

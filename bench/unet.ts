@@ -81,7 +81,7 @@ function mnistLdm(): MnistLdm {
     unet, size, batch, lr: doc.model.base_learning_rate * batch, nClasses: mp.cond_stage_config.params.n_classes,
     embedDim: mp.cond_stage_config.params.embed_dim, linearStart: mp.linear_start, linearEnd: mp.linear_end, timesteps: mp.timesteps,
   };
-  const twin = { unet: MNIST_LDM_CONFIG, size: 8, batch: 128, lr: 2.56e-4, nClasses: 11, embedDim: 64, linearStart: 0.0015, linearEnd: 0.0195, timesteps: 1000 };
+  const twin = { unet: MNIST_LDM_CONFIG, size: 8, batch: 128, lr: 5.12e-4, nClasses: 11, embedDim: 64, linearStart: 0.0015, linearEnd: 0.0195, timesteps: 1000 };
   const norm = (v: object) => JSON.stringify(v, (_k, x) => (typeof x === 'number' ? Number(x.toPrecision(12)) : x));
   const sorted = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
   if (norm({ ...m, unet: sorted(m.unet) }) !== norm({ ...twin, unet: sorted(twin.unet) })) {

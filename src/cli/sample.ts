@@ -40,13 +40,13 @@ export const SAMPLE_OPTIONS: OptionSpec[] = [
   { group: 'task inputs (the task follows from the model)', name: 'vocab', value: 'FILE', help: "text models: bert-base-uncased vocab.txt (one token per line)", default: 'LDM_BERT_VOCAB' },
   { group: 'task inputs (the task follows from the model)', name: 'vocab-dir', value: 'DIR', help: "SD (CLIP) text models: the folder of the tokenizer's vocab.json and merges.txt", default: 'LDM_CLIP_VOCAB' },
   { group: 'task inputs (the task follows from the model)', name: 'negative-prompt', value: 'TEXT', repeat: true, help: 'text models: the unconditional input of guidance instead of "" (one, or one per --prompt)' },
-  { group: 'task inputs (the task follows from the model)', name: 'image', value: 'FILE', help: 'inpainting: the picture to fill' },
-  { group: 'task inputs (the task follows from the model)', name: 'mask', value: 'FILE', help: 'inpainting: the mask (white = fill; known pixels are kept exactly)' },
+  { group: 'task inputs (the task follows from the model)', name: 'image', value: 'FILE', help: 'inpainting models: the picture to fill' },
+  { group: 'task inputs (the task follows from the model)', name: 'mask', value: 'FILE', help: 'inpainting: the mask (white = fill; known pixels are kept exactly); with --init-image, any unconditional, class or text model inpaints' },
   { group: 'task inputs (the task follows from the model)', name: 'lr-image', value: 'FILE', help: 'super-resolution: the low-resolution picture (output f× larger)' },
   { group: 'task inputs (the task follows from the model)', name: 'tile', value: 'auto|on|off', help: 'super-resolution: sample in overlapping 128-pixel latent windows', default: 'auto' },
   { group: 'task inputs (the task follows from the model)', name: 'segmentation', value: 'FILE', help: 'semantic synthesis: a label map (pixel value = class, 255 = unlabelled)' },
   { group: 'task inputs (the task follows from the model)', name: 'init-image', short: 'i', value: 'FILE', help: 'img2img (unconditional, class and text models): start from this picture' },
-  { group: 'task inputs (the task follows from the model)', name: 'strength', value: 'S', help: 'img2img: the fraction of the schedule re-run, 0 < S ≤ 1', default: D.strength },
+  { group: 'task inputs (the task follows from the model)', name: 'strength', value: 'S', help: 'img2img: the fraction of the schedule re-run, 0 < S ≤ 1', default: `${D.strength}; 1 with --mask` },
   { group: 'sampling', name: 'n', short: 'n', value: 'N', help: 'images per prompt / class / input', default: D.n },
   { group: 'sampling', name: 'seed', short: 's', value: 'N', help: 'seed of the first image; image i uses seed + i', default: D.seed },
   { group: 'sampling', name: 'sampler', value: SAMPLERS.join('|'), help: 'the sampler', default: D.sampler },
@@ -276,17 +276,15 @@ async function runSample(p: ParsedArgs): Promise<number> {
   const plan = planModel(source, { config, ema, build });
   const task = tasks.modelTask(plan.model);
   // An input for another task: say which flags this model takes.
-  for (const [t, ins] of Object.entries(tasks.TASK_INPUTS) as [tasks.TaskName, tasks.TaskInput[]][]) {
-    for (const i of ins) {
-      if (t !== task && p.values.has(INPUT_FLAGS[i].slice(2))) {
-        throw new UsageError(`${INPUT_FLAGS[i]} is for ${tasks.TASK_TITLES[t]} models, but this is ${tasks.describeTask(task)} (${flagsOf(task)})`);
-      }
+  for (const i of new Set(Object.values(tasks.TASK_INPUTS).flat())) {
+    if (p.values.has(INPUT_FLAGS[i].slice(2)) && !tasks.taskTakes(task, i)) {
+      throw new UsageError(`${INPUT_FLAGS[i]} is for ${tasks.takersOf(i)}, but this is ${tasks.describeTask(task)} (${flagsOf(task)})`);
     }
   }
   // `ldm sample` alone on an embedded class model: one image of every class.
   const allClasses = task === 'class' && !classes.length && plan.info?.classes;
   if (task === 'class' && !classes.length && !allClasses) throw new UsageError(`this is a class-conditional model: give --class (e.g. --class 25 or --class 25,187)`);
-  if (task === 'text' && !p.values.has('prompt')) throw new UsageError('this is a text-to-image model: give --prompt "…" (and --vocab <bert-base-uncased vocab.txt>)');
+  if ((task === 'text' || task === 'text-inpainting') && !p.values.has('prompt')) throw new UsageError(`this is ${tasks.describeTask(task)}: give --prompt "…" (and the tokenizer: --vocab <bert-base-uncased vocab.txt> or --vocab-dir <CLIP folder>)`);
   const opts: tasks.SampleOptions = {
     ...numbers,
     classLabel: allClasses ? Array.from({ length: allClasses }, (_, i) => i) : classes.length ? classes : undefined,
@@ -351,13 +349,20 @@ function modelRecord(m: LoadedModel) {
 
 /** The `ldm sample` arguments that make image i again alone: the same model, settings and inputs, its seed, --n 1. */
 function regenerate(p: ParsedArgs, m: LoadedModel, perImage: tasks.PerImage[]): (i: number) => string[] {
-  const keep = ['config', 'uncond-class', 'vocab', 'image', 'mask', 'lr-image', 'tile', 'segmentation', 'init-image', 'strength', 'sampler', 'steps', 'scale', 'eta', 'H', 'W'];
+  const keep = ['config', 'uncond-class', 'vocab', 'vocab-dir', 'image', 'mask', 'lr-image', 'tile', 'segmentation', 'init-image', 'strength', 'sampler', 'schedule', 'steps', 'scale', 'eta', 'H', 'W'];
   const base: string[] = [m.name ?? path.resolve(m.files.ckpt)];
   for (const k of keep) for (const v of p.values.get(k) ?? []) base.push(`--${k}`, v);
   for (const f of ['ema', 'no-ema', 'legacy-heads']) if (p.flags.has(f)) base.push(`--${f}`);
+  // A negative prompt goes with its prompt (one for all, or the one given for that prompt).
+  const prompts = p.values.get('prompt') ?? [], negatives = p.values.get('negative-prompt') ?? [];
+  const negativeOf = (prompt: string) => (negatives.length > 1 ? negatives[prompts.indexOf(prompt)] : negatives[0]);
   return (i) => {
     const im = perImage[i];
-    return [...base, ...(im.classLabel !== undefined ? ['--class', String(im.classLabel)] : []), ...(im.prompt !== undefined ? ['--prompt', im.prompt] : []), '--seed', String(im.seed), '--n', '1'];
+    const neg = im.prompt !== undefined ? negativeOf(im.prompt) : undefined;
+    return [
+      ...base, ...(im.classLabel !== undefined ? ['--class', String(im.classLabel)] : []), ...(im.prompt !== undefined ? ['--prompt', im.prompt] : []),
+      ...(neg !== undefined ? ['--negative-prompt', neg] : []), '--seed', String(im.seed), '--n', '1',
+    ];
   };
 }
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 export interface ModelInfo {
   description: string;
   /** The sampling task (as tasks' modelTask names it). */
-  task: 'unconditional' | 'class' | 'text' | 'inpainting' | 'superres' | 'semantic';
+  task: 'unconditional' | 'class' | 'text' | 'inpainting' | 'text-inpainting' | 'superres' | 'semantic';
   /** Class-conditional models: the number of real classes (labels 0…classes−1) and their names. */
   classes?: number;
   classNames?: string[];
@@ -40,7 +40,7 @@ export function modelsDir(): string {
   return process.env.LDM_MODELS_DIR || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models');
 }
 
-const TASKS = new Set(['unconditional', 'class', 'text', 'inpainting', 'superres', 'semantic']);
+const TASKS = new Set(['unconditional', 'class', 'text', 'inpainting', 'text-inpainting', 'superres', 'semantic']);
 
 /** Read and check a model.json; errors name the file and the key. */
 export function readModelInfo(file: string): ModelInfo {

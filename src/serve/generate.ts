@@ -4,9 +4,9 @@
 //
 // Modes: generate (from noise); img2img (SD scripts/img2img.py: noise the encoded init image to the
 // strength's level and denoise); inpaint: with an inpainting model (concat conditioning,
-// scripts/inpaint.py) through the inpainting task; with any other model, img2img whose latent is
-// pinned to the noised init latent outside the mask at every step (the reference's mask/x0 sampling
-// in ldm/models/diffusion/ddim.py), and the known pixels pasted back after decoding.
+// scripts/inpaint.py) or Stable Diffusion's (hybrid: the prompt too) through their tasks; with any
+// other model, img2img whose latent is pinned to the noised init latent outside the mask at every step
+// (the reference's mask/x0 sampling in ldm/models/diffusion/ddim.py), the known pixels pasted back.
 
 import * as T from '../engine/index.js';
 import type { Conditioning } from '../diffusion/guidance.js';
@@ -87,6 +87,10 @@ export function generate(model: LatentDiffusion, info: ModelInfo, s: JobSpec, ho
   let r: tasks.TaskResult;
   if (info.task === 'inpainting') {
     r = tasks.sampleInpainting(model, { ...settings, image: init!, mask: mask!, n: s.n });
+  } else if (info.task === 'text-inpainting') {
+    const prompts = new Array<string>(s.n).fill(s.prompt!);
+    const negativePrompts = s.negativePrompt !== undefined && s.scale !== 1 ? [s.negativePrompt] : undefined;
+    r = tasks.sampleTextInpainting(model, { ...settings, image: init!, mask: mask!, prompts, vocabFile: hooks.vocabFile, negativePrompts });
   } else if (info.task === 'unconditional' && s.mode === 'generate') {
     r = tasks.sampleUnconditional(model, { ...settings, n: s.n, H: s.height, W: s.width });
   } else {
@@ -97,9 +101,9 @@ export function generate(model: LatentDiffusion, info: ModelInfo, s: JobSpec, ho
       r = tasks.runSampling(model, settings, cond, uncond, shape, {}, { task: info.task, size, ...params });
     } else {
       const x0 = encodeInit(model, init!, s.n, s.seed);
-      const extra = { init: { x0, strength: s.strength! }, ...(mask ? { latentMask: { mask: keptLatentMask(mask, shape), x0 } } : {}) };
+      const extra = { init: { x0, strength: s.strength! }, ...(mask ? { latentMask: { mask: tasks.keptLatentMask(mask, shape), x0 } } : {}) };
       r = tasks.runSampling(model, settings, cond, uncond, shape, extra, { task: s.mode, strength: String(s.strength), size, ...params });
-      if (mask) r = { ...r, images: pasteKnown(r.images, init!, mask) };
+      if (mask) r = { ...r, images: tasks.pasteKnown(r.images, init!, mask) };
     }
   }
   const params: Record<string, tasks.ParamValue> = { ...r.params, model: info.name, mode: s.mode };
@@ -111,28 +115,4 @@ export function generate(model: LatentDiffusion, info: ModelInfo, s: JobSpec, ho
 function encodeInit(model: LatentDiffusion, init: Image, n: number, seed: number): T.Tensor {
   const gen = new T.Generator(seed + 0x5eed);
   return T.noGrad(() => tasks.repeatBatch(model.getFirstStageEncoding(model.encodeFirstStage(imageToTensor(init, 'rgb', 'signed')), gen), n));
-}
-
-/** 1 where the latent is kept: latent cells none of whose pixels is to be filled (mask ≥ 0.5). */
-function keptLatentMask(mask: Image, shape: number[]): T.Tensor {
-  const [n, c, h] = shape;
-  const f = mask.height / h;
-  return T.noGrad(() => {
-    const fill = T.ge(imageToTensor(mask, 'gray', 'unit'), 0.5);
-    const touched = T.ge(T.avgPool2d(fill, f), 1e-6);
-    return T.contiguous(T.expand(T.sub(1, touched), [n, c, touched.shape[2], touched.shape[3]]));
-  });
-}
-
-/** Pixels outside the mask (luma < 128, as imageToTensor's gray < 0.5) copied from the init image, byte for byte. */
-function pasteKnown(images: Image[], init: Image, mask: Image): Image[] {
-  const px = init.width * init.height;
-  return images.map((gen) => {
-    const data = new Uint8Array(gen.data);
-    for (let i = 0; i < px; i++) {
-      const [r, g, b] = mask.channels >= 3 ? [mask.data[mask.channels * i], mask.data[mask.channels * i + 1], mask.data[mask.channels * i + 2]] : [mask.data[i], mask.data[i], mask.data[i]];
-      if (Math.floor((r * 299 + g * 587 + b * 114 + 500) / 1000) < 128) for (let c = 0; c < 3; c++) data[3 * i + c] = init.data[init.channels * i + c];
-    }
-    return { ...gen, data };
-  });
 }

@@ -25,7 +25,12 @@ export interface ModelInfo {
   defaults: { sampler: string; steps: number; scale: number; eta: number };
 }
 
-const SERVED: tasks.TaskName[] = ['class', 'text', 'unconditional', 'inpainting'];
+const SERVED: tasks.TaskName[] = ['class', 'text', 'unconditional', 'inpainting', 'text-inpainting'];
+
+/** Models trained to fill a masked picture (they sample only the inpaint mode, always from noise). */
+export function isInpaintingModel(info: { task: tasks.TaskName }): boolean {
+  return info.task === 'inpainting' || info.task === 'text-inpainting';
+}
 
 /**
  * Describe a model. Class names come from a names file (one per line) when given, else from an
@@ -49,15 +54,15 @@ export function describeModel(name: string, model: LatentDiffusion, o: { classNa
     const names = Array.from({ length: count }, (_, i) => given[i] ?? (i === uncond ? 'no class' : String(i)));
     classes = { count, uncond, names };
   }
-  const modes: Mode[] = task === 'inpainting' ? ['inpaint'] : ['generate', 'img2img', 'inpaint'];
+  const modes: Mode[] = isInpaintingModel({ task }) ? ['inpaint'] : ['generate', 'img2img', 'inpaint'];
   return {
-    name, task, modes, classes, text: task === 'text',
+    name, task, modes, classes, text: task === 'text' || task === 'text-inpainting',
     size: { default: tasks.defaultImageSize(model), multiple: model.firstStageFactor * model.unetFactor },
     samplers: SAMPLER_TABLE.map((s) => ({ name: s.name, description: s.description, options: [...s.options] })), numTimesteps: model.numTimesteps,
     defaults: {
       sampler: embedded?.defaults?.sampler ?? 'ddim',
       steps: embedded?.defaults?.steps ?? 50,
-      scale: embedded?.defaults?.scale ?? (task === 'text' ? 5 : classes?.uncond != null ? 3 : 1),
+      scale: embedded?.defaults?.scale ?? tasks.defaultScale(task, classes?.uncond != null),
       eta: embedded?.defaults?.eta ?? (task === 'unconditional' ? 1 : 0),
     },
   };

@@ -4,7 +4,7 @@
 import { ddimTimesteps } from '../diffusion/schedules.js';
 import { SAMPLERS, samplerSpec, type SamplerName } from '../diffusion/samplers/index.js';
 import { HttpError, overLimit, type Limits } from './limits.js';
-import type { Mode, ModelInfo } from './model-info.js';
+import { isInpaintingModel, type Mode, type ModelInfo } from './model-info.js';
 import { decodeBase64Field, inspectImage, type Upload } from './upload.js';
 
 export interface JobRequest {
@@ -96,7 +96,7 @@ const bad = (msg: string) => new HttpError(400, 'bad_request', msg);
 export function checkJobRequest(r: JobRequest, info: ModelInfo, limits: Limits): JobSpec {
   const init = upload(r.init_image, 'init_image', limits);
   const mask = upload(r.mask, 'mask', limits);
-  const mode: Mode = r.mode ?? (info.task === 'inpainting' ? 'inpaint' : mask ? 'inpaint' : init ? 'img2img' : 'generate');
+  const mode: Mode = r.mode ?? (isInpaintingModel(info) ? 'inpaint' : mask ? 'inpaint' : init ? 'img2img' : 'generate');
   if (!info.modes.includes(mode)) throw bad(`mode ${mode} is not available with model ${info.name} (${info.task}); it offers ${info.modes.join(', ')}`);
   if (mode !== 'generate' && !init) throw bad(`mode ${mode} needs init_image`);
   if (mode === 'inpaint' && !mask) throw bad('mode inpaint needs a mask (white = the region to fill)');
@@ -104,14 +104,14 @@ export function checkJobRequest(r: JobRequest, info: ModelInfo, limits: Limits):
   if (mode !== 'inpaint' && mask) throw bad('mask is for mode inpaint');
   if (init && mask && (init.width !== mask.width || init.height !== mask.height)) throw bad(`the mask is ${mask.width}×${mask.height} but init_image is ${init.width}×${init.height}`);
   if (r.strength !== undefined && mode === 'generate') throw bad('strength is for modes img2img and inpaint');
-  if (r.strength !== undefined && info.task === 'inpainting') throw bad(`strength does not apply to model ${info.name}: an inpainting model always samples the masked region from noise`);
+  if (r.strength !== undefined && isInpaintingModel(info)) throw bad(`strength does not apply to model ${info.name}: an inpainting model always samples the masked region from noise`);
 
   if (info.classes) {
     if (r.class === undefined) throw bad(`model ${info.name} is class-conditional: give class (0…${info.classes.count - 1})`);
     if (r.class >= info.classes.count) throw bad(`class ${r.class} is outside model ${info.name}'s classes 0…${info.classes.count - 1}`);
   } else if (r.class !== undefined) throw bad(`class is for class-conditional models; model ${info.name} is a ${info.task} model`);
   if (info.text) {
-    if (r.prompt === undefined || r.prompt.trim() === '') throw bad(`model ${info.name} is a text-to-image model: give a prompt`);
+    if (r.prompt === undefined || r.prompt.trim() === '') throw bad(`model ${info.name} is a ${info.task === 'text' ? 'text-to-image' : 'text-guided inpainting'} model: give a prompt`);
   } else {
     if (r.prompt !== undefined) throw bad(`prompt is for text-to-image models; model ${info.name} is a ${info.task} model`);
     if (r.negative_prompt !== undefined) throw bad(`negative_prompt is for text-to-image models; model ${info.name} is a ${info.task} model`);
@@ -131,7 +131,7 @@ export function checkJobRequest(r: JobRequest, info: ModelInfo, limits: Limits):
 
   const sampler = (r.sampler ?? info.defaults.sampler) as SamplerName;
   const reads = samplerSpec(sampler).options as readonly string[];
-  const strength = mode === 'generate' || info.task === 'inpainting' ? undefined : r.strength ?? (mode === 'inpaint' ? 1 : 0.75);
+  const strength = mode === 'generate' || isInpaintingModel(info) ? undefined : r.strength ?? (mode === 'inpaint' ? 1 : 0.75);
   let steps: number;
   if (!reads.includes('steps')) {
     if (r.steps !== undefined) throw bad(`steps does not apply to the ${sampler} sampler (it runs every timestep); use ddim with eta 1 for fewer steps`);

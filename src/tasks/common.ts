@@ -5,6 +5,7 @@ import { Identity } from '../nn/index.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler, TransformerEmbedder } from '../models/encoders/index.js';
 import { FrozenCLIPEmbedder } from '../models/encoders/clip-text.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
+import { inpaintConcat } from '../loader/inpaint-diffusion.js';
 import { sampleLatents, type LatentSampleOptions } from '../diffusion/sample-latents.js';
 import { samplerSpec, type SamplerName, type SigmaSchedule } from '../diffusion/samplers/index.js';
 import type { SplitInputParams } from '../diffusion/tiling.js';
@@ -15,7 +16,7 @@ import { tensorToImages, type Image } from '../io/image.js';
 import { TaskError, TaskInputError, type TaskInput } from './errors.js';
 import { DEFAULTS } from './defaults.js';
 
-export type TaskName = 'unconditional' | 'class' | 'text' | 'inpainting' | 'superres' | 'semantic';
+export type TaskName = 'unconditional' | 'class' | 'text' | 'inpainting' | 'text-inpainting' | 'superres' | 'semantic';
 
 export { TaskError, TaskInputError, type TaskInput } from './errors.js';
 
@@ -25,19 +26,36 @@ export const TASK_TITLES: Record<TaskName, string> = {
   class: 'class-conditional',
   text: 'text-to-image',
   inpainting: 'inpainting',
+  'text-inpainting': 'text-guided inpainting',
   superres: 'super-resolution',
   semantic: 'semantic-synthesis',
 };
 
-/** The conditioning inputs each task takes (img2img's initImage/strength go with unconditional, class and text). */
+/** The conditioning inputs each task takes (img2img's initImage, strength and mask go with IMG2IMG_TASKS). */
 export const TASK_INPUTS: Record<TaskName, TaskInput[]> = {
   unconditional: [],
   class: ['classLabel', 'uncondClass'],
   text: ['prompt', 'vocab', 'negativePrompt'],
   inpainting: ['image', 'mask'],
+  'text-inpainting': ['prompt', 'vocab', 'negativePrompt', 'image', 'mask'],
   superres: ['lowRes', 'tile'],
   semantic: ['segmentation'],
 };
+
+/** The tasks whose models can also start from a picture (img2img), optionally with a mask (latent-blend inpainting). */
+export const IMG2IMG_TASKS: readonly TaskName[] = ['unconditional', 'class', 'text'];
+
+/** Whether a task's models take an input (img2img's inputs count for IMG2IMG_TASKS). */
+export function taskTakes(task: TaskName, input: TaskInput): boolean {
+  return TASK_INPUTS[task].includes(input) || (IMG2IMG_TASKS.includes(task) && (input === 'initImage' || input === 'strength' || input === 'mask'));
+}
+
+/** "inpainting or text-guided inpainting models": the models that take an input, for messages. */
+export function takersOf(input: TaskInput): string {
+  const t = (Object.keys(TASK_INPUTS) as TaskName[]).filter((k) => TASK_INPUTS[k].includes(input)).map((k) => TASK_TITLES[k]);
+  const models = `${t.length > 1 ? `${t.slice(0, -1).join(', ')} or ${t.at(-1)}` : t[0]} models`;
+  return input === 'mask' ? `${models}, or img2img with an initial image` : models;
+}
 
 /** "an unconditional model", "a class-conditional model", … */
 export function describeTask(task: TaskName): string {
@@ -57,6 +75,7 @@ export function modelTask(model: LatentDiffusion): TaskName {
     throw new TaskError(`conditioning "${model.config.cond_stage_key}" through ${cs.constructor.name} (e.g. layout-to-image bounding-box tokens) is not supported for sampling`);
   }
   if (cs === model.first_stage_model && key === 'concat') return 'inpainting';
+  if (key === 'hybrid' && inpaintConcat(model) && (cs instanceof FrozenCLIPEmbedder || cs instanceof BERTEmbedder)) return 'text-inpainting';
   if (cs instanceof SpatialRescaler && key === 'concat') return 'semantic';
   if (cs instanceof Identity && key === 'concat') return 'superres';
   throw new TaskError(`no sampling task for conditioning_key ${key} with ${cs ? cs.constructor.name : 'no'} conditioning encoder (cond_stage_key ${model.config.cond_stage_key})`);
@@ -230,4 +249,15 @@ export function repeatBatch(x: T.Tensor, n: number): T.Tensor {
   if (x.shape[0] === n) return x;
   if (x.shape[0] !== 1) throw new RangeError(`repeatBatch: batch ${x.shape[0]} cannot become ${n}`);
   return T.contiguous(T.expand(x, [n, ...x.shape.slice(1)]));
+}
+
+/**
+ * A picture [1, C, H, W] in [−1, 1] through the first stage, n times: a KL posterior is drawn once per
+ * image from a generator of that image's seed (seed + i), so image i alone gets the same latent.
+ */
+export function encodePerImage(model: LatentDiffusion, picture: T.Tensor, n: number, seed: number): T.Tensor {
+  return T.noGrad(() => {
+    const enc = model.encodeFirstStage(picture);
+    return T.concat(Array.from({ length: n }, (_, i) => model.getFirstStageEncoding(enc, new T.Generator(seed + i + 0x5eed))), 0);
+  });
 }

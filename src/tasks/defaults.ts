@@ -27,9 +27,9 @@ export function defaultEta(task: TaskName): number {
   return task === 'unconditional' || task === 'superres' ? 1 : 0;
 }
 
-/** Guidance scale: 5 for text, 3 for class models with an unconditional label, else 1 (no guidance). */
+/** Guidance scale: 5 for text (and text-guided inpainting), 3 for class models with an unconditional label, else 1 (no guidance). */
 export function defaultScale(task: TaskName, hasUncondClass: boolean): number {
-  if (task === 'text') return DEFAULTS.textScale;
+  if (task === 'text' || task === 'text-inpainting') return DEFAULTS.textScale;
   if (task === 'class') return hasUncondClass ? DEFAULTS.classScale : 1;
   return 1;
 }

@@ -10,12 +10,12 @@ import type { Image } from '../io/image.js';
 import type { LoadedModel } from '../loader/model.js';
 import { sampleClassConditional } from './class-conditional.js';
 import type { ParamValue, SamplingSettings, TaskName, TaskResult } from './common.js';
-import { DEFAULTS } from './defaults.js';
 import { sampleImg2Img } from './img2img.js';
 import { sampleInpainting } from './inpainting.js';
-import { negativeList, planSample, type SampleOptions, type SamplePlan } from './plan.js';
+import { img2imgStrength, negativeList, planSample, type SampleOptions, type SamplePlan } from './plan.js';
 import { sampleSemantic } from './semantic.js';
 import { sampleSuperResolution } from './super-resolution.js';
+import { sampleTextInpainting } from './text-inpainting.js';
 import { sampleTextToImage } from './text-to-image.js';
 import { sampleUnconditional } from './unconditional.js';
 
@@ -100,7 +100,7 @@ export function sample(m: LatentDiffusion | LoadedModel, o: SampleOptions = {}):
 function run(model: LatentDiffusion, p: SamplePlan, o: SampleOptions, s: SamplingSettings, n: number, classes: number[], prompts: string[]): TaskResult {
   if (p.init) {
     return sampleImg2Img(model, {
-      ...s, init: p.init, strength: o.strength ?? DEFAULTS.strength, n, prompts: prompts.length ? prompts : undefined,
+      ...s, init: p.init, strength: img2imgStrength(o), mask: o.mask, n, prompts: prompts.length ? prompts : undefined,
       classes: classes.length ? classes : undefined, uncondClass: o.uncondClass, vocabFile: o.vocab, negativePrompts: negativeList(o),
     });
   }
@@ -113,6 +113,8 @@ function run(model: LatentDiffusion, p: SamplePlan, o: SampleOptions, s: Samplin
       return sampleTextToImage(model, { ...s, prompts, vocabFile: o.vocab, negativePrompts: negativeList(o), H: o.H, W: o.W });
     case 'inpainting':
       return sampleInpainting(model, { ...s, image: p.inpaintImage!, mask: o.mask!, n });
+    case 'text-inpainting':
+      return sampleTextInpainting(model, { ...s, image: p.inpaintImage!, mask: o.mask!, prompts, vocabFile: o.vocab, negativePrompts: negativeList(o) });
     case 'superres':
       return sampleSuperResolution(model, { ...s, lowRes: o.lowRes!, n, tiled: o.tile ?? 'auto' });
     case 'semantic':

@@ -4,6 +4,8 @@ export * from './unconditional.js';
 export * from './class-conditional.js';
 export * from './text-to-image.js';
 export * from './inpainting.js';
+export * from './text-inpainting.js';
+export * from './mask.js';
 export * from './super-resolution.js';
 export * from './semantic.js';
 export * from './img2img.js';

@@ -9,7 +9,8 @@ import * as T from '../engine/index.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import { imageToTensor, type Image } from '../io/image.js';
 import { latentShape, repeatBatch, requireTask, resizeNearest, runSampling, type SamplingSettings, type TaskResult } from './common.js';
-import { TaskError, TaskInputError } from './errors.js';
+import { TaskError } from './errors.js';
+import { checkMaskSize, fillMask, pasteKnown } from './mask.js';
 
 export interface InpaintOptions extends SamplingSettings {
   image: Image;
@@ -20,9 +21,7 @@ export interface InpaintOptions extends SamplingSettings {
 
 /** The image and its mask: the same size, a size the model can sample; returns the latent shape for n images. */
 export function checkInpaintInputs(model: LatentDiffusion, img: Image, mk: Image, n: number): number[] {
-  if (img.width !== mk.width || img.height !== mk.height) {
-    throw new TaskInputError('mask', `the mask is ${mk.width}×${mk.height} but the image is ${img.width}×${img.height}`);
-  }
+  checkMaskSize(img, mk);
   return latentShape(model, n, img.height, img.width, { input: 'image', what: 'the image' });
 }
 
@@ -32,26 +31,18 @@ export function sampleInpainting(model: LatentDiffusion, o: InpaintOptions): Tas
   const n = o.n ?? o.xT?.shape[0] ?? 1;
   const shape = checkInpaintInputs(model, img, mk, n);
   const image = imageToTensor(img, 'rgb', 'unit');
-  const m01 = T.ge(imageToTensor(mk, 'gray', 'unit'), 0.5);
-  const { cond, maskPx } = T.noGrad(() => {
+  const m01 = fillMask(mk);
+  const cond = T.noGrad(() => {
     const masked = T.sub(T.mul(T.mul(T.sub(1, m01), image), 2), 1);
     const maskSigned = T.sub(T.mul(m01, 2), 1);
     const c = model.getLearnedConditioning(masked);
     const cc = resizeNearest(maskSigned, [c.shape[2], c.shape[3]]);
-    return { cond: repeatBatch(T.concat([c, cc], 1), n), maskPx: m01 };
+    return repeatBatch(T.concat([c, cc], 1), n);
   });
   if (model.model.diffusion_model.config.in_channels !== shape[1] + cond.shape[1]) {
     throw new TaskError(`the UNet takes ${model.model.diffusion_model.config.in_channels} channels, but latent (${shape[1]}) + conditioning (${cond.shape[1]}) give ${shape[1] + cond.shape[1]}`);
   }
   const r = runSampling(model, o, cond, undefined, shape, {}, { task: 'inpainting', width: img.width, height: img.height });
   // Paste: masked pixels from the sample, the rest exactly as given.
-  const m = T.contiguousData(maskPx) as Float32Array;
-  const src = new Uint8Array(img.width * img.height * 3);
-  for (let i = 0; i < img.width * img.height; i++) for (let c = 0; c < 3; c++) src[3 * i + c] = img.data[img.channels * i + Math.min(c, img.channels - 1)];
-  const images = r.images.map((gen) => {
-    const data = new Uint8Array(src);
-    for (let i = 0; i < m.length; i++) if (m[i] === 1) for (let c = 0; c < 3; c++) data[3 * i + c] = gen.data[3 * i + c];
-    return { ...gen, data };
-  });
-  return { ...r, images };
+  return { ...r, images: pasteKnown(r.images, img, mk) };
 }

@@ -9,7 +9,7 @@ import { SAMPLERS, SIGMA_SCHEDULES, samplerSpec, type SamplerName, type SigmaSch
 import type { StepCallback } from '../diffusion/samplers/index.js';
 import type { Image } from '../io/image.js';
 import { checkClasses, numClasses } from './class-conditional.js';
-import { checkOpaque, describeTask, firstSeed, imageSize, latentShape, modelTask, TASK_INPUTS, TASK_TITLES, type TaskName } from './common.js';
+import { checkOpaque, describeTask, firstSeed, imageSize, latentShape, modelTask, takersOf, taskTakes, TASK_INPUTS, type TaskName } from './common.js';
 import { DEFAULTS, defaultScale } from './defaults.js';
 import { TaskInputError, type TaskInput } from './errors.js';
 import { checkImg2Img } from './img2img.js';
@@ -17,6 +17,7 @@ import { checkInpaintInputs } from './inpainting.js';
 import { checkMemory, type MemoryEstimate } from './memory.js';
 import { checkLabelMap } from './semantic.js';
 import { checkLowRes, isTiled } from './super-resolution.js';
+import { checkTextInpaintInputs } from './text-inpainting.js';
 import { checkPrompts } from './text-to-image.js';
 
 export interface SampleOptions {
@@ -47,10 +48,11 @@ export interface SampleOptions {
   W?: number;
   /** img2img start picture (unconditional, class and text models); inpainting models: the picture to fill. */
   initImage?: Image;
-  /** img2img: the fraction of the schedule re-run, 0 < strength ≤ 1 (default 0.75). */
+  /** img2img: the fraction of the schedule re-run, 0 < strength ≤ 1 (default 0.75; 1 with a mask). */
   strength?: number;
-  /** Inpainting: the picture to fill (or initImage) and the mask (white = fill). */
+  /** Inpainting models: the picture to fill (or initImage). */
   image?: Image;
+  /** The region to fill (white): for inpainting models, and for img2img (any other model inpaints that way). */
   mask?: Image;
   /** Super-resolution input, and whether to tile it (default 'auto'). */
   lowRes?: Image;
@@ -98,7 +100,11 @@ export interface SamplePlan {
   memory: MemoryEstimate;
 }
 
-const INPUT_TASK = new Map<TaskInput, TaskName>(Object.entries(TASK_INPUTS).flatMap(([t, ins]) => ins.map((i) => [i, t as TaskName] as const)));
+/** Every conditioning input some task takes. */
+const CONDITIONING_INPUTS = [...new Set(Object.values(TASK_INPUTS).flat())];
+
+/** Tasks that fill a masked picture with a model trained for it (the picture is `image`, or `initImage`). */
+const INPAINTING: readonly TaskName[] = ['inpainting', 'text-inpainting'];
 
 const WHAT: Partial<Record<TaskInput, string>> = {
   classLabel: 'a class label', uncondClass: 'an unconditional class', prompt: 'a prompt', vocab: 'a vocabulary',
@@ -125,13 +131,15 @@ function checkSteps(model: LatentDiffusion, sampler: SamplerName, steps: number,
 export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: TunedDefaults = {}): SamplePlan {
   const task = modelTask(model);
   const given = (k: TaskInput) => (o as Record<string, unknown>)[k] !== undefined;
-  const inpaintImage = task === 'inpainting' ? o.image ?? o.initImage : undefined;
-  for (const [input, owner] of INPUT_TASK) {
-    if (given(input) && owner !== task) {
-      throw new TaskInputError(input, `${WHAT[input]} is for ${TASK_TITLES[owner]} models, but this is ${describeTask(task)}`);
+  const inpainting = INPAINTING.includes(task);
+  const inpaintImage = inpainting ? o.image ?? o.initImage : undefined;
+  for (const input of CONDITIONING_INPUTS) {
+    if (given(input) && !taskTakes(task, input)) {
+      throw new TaskInputError(input, `${WHAT[input]} is for ${takersOf(input)}, but this is ${describeTask(task)}`);
     }
   }
-  const init = task === 'inpainting' ? undefined : o.initImage;
+  const init = inpainting ? undefined : o.initImage;
+  if (o.mask && !inpainting && !init) throw new TaskInputError('mask', `${describeTask(task)} inpaints through img2img: give the initial image the mask applies to`);
   if (o.strength !== undefined && !init) throw new TaskInputError('strength', 'strength applies to img2img: give an initial image');
   if (init && (o.H !== undefined || o.W !== undefined)) throw new TaskInputError(o.H !== undefined ? 'H' : 'W', `the image size does not apply to img2img (the initial image's ${init.width}×${init.height} is used)`);
   posInt('n', o.n);
@@ -152,7 +160,8 @@ export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: Tune
     if (sampler === 'ddim' && o.eta > 1) throw new TaskInputError('eta', `DDIM eta must be in [0, 1] (1 adds the noise of ancestral DDPM sampling; more than the schedule holds gives NaN), got ${o.eta}`);
   }
   if (o.scale !== undefined && !Number.isFinite(o.scale)) throw new TaskInputError('scale', `the guidance scale must be a finite number, got ${o.scale}`);
-  if (o.scale !== undefined && o.scale !== 1 && task !== 'class' && task !== 'text') {
+  const guidable = task === 'class' || task === 'text' || task === 'text-inpainting';
+  if (o.scale !== undefined && o.scale !== 1 && !guidable) {
     throw new TaskInputError('scale', `classifier-free guidance needs a conditioning to leave out; ${describeTask(task)} has none (scale 1 only)`);
   }
   const seed = firstSeed(o.seed);
@@ -162,8 +171,8 @@ export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: Tune
   const classes = o.classLabel === undefined ? [] : Array.isArray(o.classLabel) ? o.classLabel : [o.classLabel];
   const prompts = o.prompt === undefined ? [] : Array.isArray(o.prompt) ? o.prompt : [o.prompt];
   if (task === 'class' && !classes.length) throw new TaskInputError('classLabel', 'this is a class-conditional model: give a class label');
-  if (task === 'text' && !prompts.length) throw new TaskInputError('prompt', 'this is a text-to-image model: give a prompt');
-  if (task === 'inpainting' && (!inpaintImage || !o.mask)) throw new TaskInputError(inpaintImage ? 'mask' : 'image', 'this is an inpainting model: give the image and a mask (white = the region to fill)');
+  if ((task === 'text' || task === 'text-inpainting') && !prompts.length) throw new TaskInputError('prompt', `this is ${describeTask(task)}: give a prompt`);
+  if (inpainting && (!inpaintImage || !o.mask)) throw new TaskInputError(inpaintImage ? 'mask' : 'image', `this is ${describeTask(task)}: give the image and a mask (white = the region to fill)`);
   if (task === 'superres' && !o.lowRes) throw new TaskInputError('lowRes', 'this is a super-resolution model: give a low-resolution image');
   if (task === 'semantic' && !o.segmentation) throw new TaskInputError('segmentation', 'this is a semantic-synthesis model: give a label map');
   const rep = <X>(xs: X[]) => xs.flatMap((x) => new Array<X>(n).fill(x));
@@ -173,19 +182,20 @@ export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: Tune
   let scale = o.scale ?? tuned.scale;
   if (scale === undefined) scale = defaultScale(task, task === 'class' && (o.uncondClass !== undefined || numClasses(model) !== 1000));
   if (task === 'class') checkClasses(model, classes, scale, o.uncondClass);
-  if (task === 'text') checkPrompts(model, prompts, scale, o.vocab, negativeList(o));
+  if (task === 'text' || task === 'text-inpainting') checkPrompts(model, prompts, scale, o.vocab, negativeList(o));
 
   // The pictures, and the output size they make.
   const f = model.firstStageFactor;
   let H: number, W: number, window: number | undefined;
   if (init) {
     checkOpaque(init, 'initImage', 'the initial image');
-    checkImg2Img(model, init, o.strength ?? DEFAULTS.strength, 1);
+    if (o.mask) checkOpaque(o.mask, 'mask', 'the mask');
+    checkImg2Img(model, init, img2imgStrength(o), 1, o.mask);
     [H, W] = [init.height, init.width];
-  } else if (task === 'inpainting') {
+  } else if (inpainting) {
     checkOpaque(inpaintImage!, 'image', 'the image');
     checkOpaque(o.mask!, 'mask', 'the mask');
-    checkInpaintInputs(model, inpaintImage!, o.mask!, 1);
+    (task === 'inpainting' ? checkInpaintInputs : checkTextInpaintInputs)(model, inpaintImage!, o.mask!, 1);
     [H, W] = [inpaintImage!.height, inpaintImage!.width];
   } else if (task === 'superres') {
     checkOpaque(o.lowRes!, 'lowRes', 'the low-resolution image');
@@ -209,12 +219,17 @@ export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: Tune
   const steps = o.steps ?? (sampler === 'ddpm' ? undefined : tuned.steps ?? DEFAULTS.steps);
   checkSteps(model, sampler, steps ?? model.numTimesteps, eta, o.schedule);
   const batchSize = Math.min(o.batchSize || total, total);
-  const guided = scale !== 1 && (task === 'class' || task === 'text');
-  const memory = checkMemory(model, { batch: batchSize, guided, total, H, W, encodes: !!init || task === 'inpainting', window }, { n: 'n', batch: 'batchSize' });
+  const guided = scale !== 1 && guidable;
+  const memory = checkMemory(model, { batch: batchSize, guided, total, H, W, encodes: !!init || inpainting, window }, { n: 'n', batch: 'batchSize' });
   return {
     task, sampler, steps, eta, scale, seed, n, total, perClass, perPrompt, batchSize, batches: Math.ceil(total / batchSize),
     init, inpaintImage, H, W, memory,
   };
+}
+
+/** img2img's strength: as given, else 1 with a mask (the masked region from pure noise), else the default. */
+export function img2imgStrength(o: SampleOptions): number {
+  return o.strength ?? (o.mask ? 1 : DEFAULTS.strength);
 }
 
 export function negativeList(o: SampleOptions): string[] | undefined {

@@ -8,7 +8,7 @@ import { FrozenCLIPEmbedder } from '../models/encoders/clip-text.js';
 import * as T from '../engine/index.js';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
 import type { Conditioning } from '../diffusion/guidance.js';
-import { imageSize, latentShape, requireTask, runSampling, type SamplingSettings, type TaskResult } from './common.js';
+import { imageSize, latentShape, requireTask, runSampling, type ParamValue, type SamplingSettings, type TaskResult } from './common.js';
 import { TaskError, TaskInputError } from './errors.js';
 
 export interface TextOptions extends SamplingSettings {
@@ -85,9 +85,16 @@ export function sampleTextToImage(model: LatentDiffusion, o: TextOptions): TaskR
   const shape = latentShape(model, o.prompts.length, ...imageSize(model, o));
   const scale = o.scale ?? 1;
   const { cond, uncond } = T.noGrad(() => textConditioning(model, o.prompts, scale, o.vocabFile, o.negativePrompts));
-  const distinct = [...new Set(o.prompts)];
   return runSampling(model, o, cond, uncond, shape, {}, {
-    task: 'text', prompt: distinct.length === 1 ? distinct[0] : o.prompts, width: shape[3] * model.firstStageFactor, height: shape[2] * model.firstStageFactor,
-    ...(o.negativePrompts?.length ? { negative_prompt: o.negativePrompts.length === 1 ? o.negativePrompts[0] : o.negativePrompts } : {}),
+    task: 'text', width: shape[3] * model.firstStageFactor, height: shape[2] * model.firstStageFactor, ...textParams(o.prompts, o.negativePrompts),
   });
+}
+
+/** The recorded prompt (one, or one per image when they differ) and negative prompt. */
+export function textParams(prompts: string[], negativePrompts?: string[]): Record<string, ParamValue> {
+  const distinct = [...new Set(prompts)];
+  return {
+    prompt: distinct.length === 1 ? distinct[0] : prompts,
+    ...(negativePrompts?.length ? { negative_prompt: negativePrompts.length === 1 ? negativePrompts[0] : negativePrompts } : {}),
+  };
 }

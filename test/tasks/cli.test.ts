@@ -17,7 +17,7 @@ import * as tasks from '../../src/tasks/index.js';
 import { tinyModelsDir } from '../api/fixtures.js';
 import { readImage, readPngText, tensorToImages, writePng } from '../../src/io/image.js';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
-import { tinyConfig, tinyModel, tinyVocab, type TinyKind } from './helpers.js';
+import { tinyConfig, tinyModel, tinyModelDir as tinyModelDirIn, tinyVocab, type TinyKind } from './helpers.js';
 import { runCli } from '../cli/run-cli.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -36,13 +36,7 @@ function relL2(a: T.Tensor, b: T.Tensor): number {
   return Math.sqrt(n / d);
 }
 
-/** A tiny model on disk: config.yaml + model.safetensors in a folder. */
-function tinyModelDir(kind: TinyKind): string {
-  const dir = mkdtempSync(path.join(tmp, `${kind}-`));
-  writeFileSync(path.join(dir, 'config.yaml'), stringify({ model: tinyConfig(kind) }));
-  writeSafetensors(path.join(dir, 'model.safetensors'), tinyModel(kind).stateDict());
-  return dir;
-}
+const tinyModelDir = (kind: TinyKind) => tinyModelDirIn(kind, tmp);
 
 test('ldm sample on the golden ldm_ddim_cfg model: latents equal the fixture (live and EMA), PNGs carry the parameters', async (t) => {
   if (!existsSync(golden)) return t.skip(`golden fixtures not found at ${golden}`);
@@ -83,7 +77,7 @@ test('ldm sample: wrong task, bad sizes, missing vocab, bad options give clear e
   const uncond = tinyModelDir('unconditional');
   let r = await ldm('sample', '--ckpt', uncond, '--prompt', 'a fox');
   assert.equal(r.code, 2);
-  assert.match(r.out, /--prompt is for text-to-image models, but this is an unconditional model \(it takes no conditioning input\)/);
+  assert.match(r.out, /--prompt is for text-to-image or text-guided inpainting models, but this is an unconditional model \(it takes no conditioning input\)/);
   r = await ldm('sample', '--ckpt', uncond, '--H', '30', '--W', '32', '--steps', '2', '--quiet');
   assert.equal(r.code, 2);
   assert.match(r.out, /height 30 is not divisible by the first stage's downsampling factor f = 4/);
@@ -180,7 +174,7 @@ test('ldm --version, ldm --help and ldm sample --help: every option with its def
   }
   assert.match(r.out, /-s, --seed N +seed of the first image; image i uses seed \+ i \(default: 42\)/);
   assert.match(r.out, /-n, --n N +images per prompt \/ class \/ input \(default: 1\)/);
-  assert.match(r.out, /--strength S .*\(default: 0\.75\)/);
+  assert.match(r.out, /--strength S .*\(default: 0\.75; 1 with --mask\)/);
   assert.equal(tasks.DEFAULTS.seed, 42);
   // No user-facing text in src/ cites documents outside the repository.
   const hits = spawnSync('grep', ['-rlE', ['LDM-' + 'REFERENCE', 'the ' + 'brief'].join('|'), path.join(repoRoot, 'src')], { encoding: 'utf8' }).stdout.trim();

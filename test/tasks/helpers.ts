@@ -8,8 +8,10 @@ import { bytesToUnicode } from '../../src/models/encoders/clip-tokenizer.js';
 import { instantiate } from '../../src/loader/targets.js';
 import type { ConfigNode } from '../../src/io/config.js';
 import type { LatentDiffusion } from '../../src/diffusion/latent-diffusion.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { stringify } from 'yaml';
 
-export type TinyKind = 'unconditional' | 'class' | 'text' | 'inpainting' | 'superres' | 'semantic' | 'churches';
+export type TinyKind = 'unconditional' | 'class' | 'text' | 'inpainting' | 'text-inpainting' | 'superres' | 'semantic' | 'churches';
 
 const vq = (attnType?: string) => ({
   target: 'ldm.models.autoencoder.VQModelInterface',
@@ -69,6 +71,20 @@ export function tinyConfig(kind: TinyKind): ConfigNode {
         unet_config: unet({ in_channels: 7, out_channels: 3, attention_resolutions: [8, 4, 2], channel_mult: [1, 2, 3, 4], num_head_channels: 32 }),
         first_stage_config: vq('none'), cond_stage_config: '__is_first_stage__',
       });
+    case 'text-inpainting': // SD v1 inpainting (v1-inpainting-inference.yaml): f = 8, a CLIP text encoder with the byte-alphabet vocab (tinyClipVocab)
+      return {
+        target: 'ldm.models.diffusion.ddpm.LatentInpaintDiffusion',
+        params: {
+          ...base, linear_start: 0.00085, linear_end: 0.012, first_stage_key: 'jpg', cond_stage_key: 'txt', image_size: 8, channels: 4,
+          cond_stage_trainable: false, conditioning_key: 'hybrid', scale_factor: 0.18215, use_ema: false, finetune_keys: null,
+          unet_config: unet({ image_size: 8, in_channels: 9, out_channels: 4, attention_resolutions: [2, 1], channel_mult: [1, 2], num_heads: 2, use_spatial_transformer: true, transformer_depth: 1, context_dim: 32 }),
+          first_stage_config: kl(),
+          cond_stage_config: {
+            target: 'ldm.modules.encoders.modules.FrozenCLIPEmbedder',
+            text_config: { vocab_size: 514, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 77, hidden_act: 'quick_gelu', layer_norm_eps: 1e-5 },
+          },
+        },
+      };
     case 'superres': // models/ldm/bsr_sr
       return ld({
         linear_end: 0.0155, cond_stage_key: 'LR_image', concat_mode: true, cond_stage_trainable: false,
@@ -94,6 +110,14 @@ export function tinyModel(kind: TinyKind, seed = 1): LatentDiffusion {
     if (d.every((v) => v === 0)) for (let i = 0; i < d.length; i++) d[i] = 0.05 * gen.normal();
   }
   return m.eval();
+}
+
+/** A tiny model on disk: config.yaml + model.safetensors in a new folder under `parent`. */
+export function tinyModelDir(kind: TinyKind, parent = tmpdir()): string {
+  const dir = mkdtempSync(path.join(parent, `${kind}-`));
+  writeFileSync(path.join(dir, 'config.yaml'), stringify({ model: tinyConfig(kind) }));
+  writeSafetensors(path.join(dir, 'model.safetensors'), tinyModel(kind).stateDict());
+  return dir;
 }
 
 /** A vocab.txt for the tiny BERT (ids < 64). */

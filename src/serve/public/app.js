@@ -57,7 +57,7 @@ function showFor() {
   const vis = {
     class: !!m.classes, text: m.text, steps: s.options.includes('steps'), eta: s.options.includes('eta'),
     scale: m.text || !!(m.classes && m.classes.uncond !== null), size: mode() === 'generate', init: mode() !== 'generate',
-    strength: mode() !== 'generate' && m.task !== 'inpainting', mask: mode() === 'inpaint',
+    strength: mode() !== 'generate' && !m.task.includes('inpainting'), mask: mode() === 'inpaint',
   };
   for (const el of document.querySelectorAll('[data-for]')) el.hidden = !vis[el.dataset.for];
   $('canvas-box').hidden = !vis.init || !state.hasInit;
