@@ -5,9 +5,13 @@
 // both see the same machine state. Times are medians of --reps runs after --warmup runs; ratio = torch time
 // / our time (> 1: we are faster). Not a test: nothing is asserted.
 //
+// The UNet forward cases also run in onnxruntime-node (bench/ort.ts: the torch twin exported to ONNX), and
+// rows with a flop count print their share of the machine's measured FMA peak (bench/peak.ts) for the active
+// ISA at the same thread count.
+//
 // Options: --threads N (default: the native pool's size), --reps N (at least 10; fast cases run more, up to
 //          200, for ~0.4 s of timing), --warmup N (3, likewise scaled), --only a,b,
-//          --no-torch, --python PATH (/usr/bin/python3), --record (write bench/RESULTS.md).
+//          --no-torch, --no-ort, --python PATH (/usr/bin/python3), --record (write bench/RESULTS.md).
 // LDM_BACKEND=ts benchmarks the TypeScript kernels instead (slow: use --only and small --reps).
 
 import { spawnSync } from 'node:child_process';
@@ -19,6 +23,8 @@ import * as T from '../src/engine/index.js';
 import type { FloatArray } from '../src/engine/dtype.js';
 import { nativeAddon, nativeAvailable } from '../src/engine/kernels/native.js';
 import { Adam, Conv2d, GroupNorm, Layer } from '../src/nn/index.js';
+import { ORT_VERSION, runOrt } from './ort.js';
+import { formatPeaks, measurePeaks, type Peaks } from './peak.js';
 import { unetCases } from './unet.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -38,6 +44,7 @@ const warmup = Number(opt('warmup') ?? 3);
 const only = opt('only')?.split(',');
 const python = opt('python') ?? '/usr/bin/python3';
 const withTorch = !flag('no-torch');
+const withOrt = !flag('no-ort');
 
 // ---- cases ---------------------------------------------------------------------------------------------
 
@@ -52,6 +59,8 @@ export interface BenchCase {
   torch: string[];
   /** The same work as raw kernel calls into preallocated buffers (no tensor allocation, no autograd). */
   kernel?: () => () => void;
+  /** Also time the torch twin exported to ONNX in onnxruntime (torch_bench.py onnx_export knows the case). */
+  onnx?: boolean;
 }
 
 const gen = new T.Generator(1234);
@@ -234,6 +243,9 @@ function runTorch(name: string, n: number, w: number): TorchResult {
 interface Row {
   name: string; what: string; ms: number; minMs: number; gflops: number | null; kernelMs: number | null;
   torch: { name: string; ms: number | null; error?: string }[];
+  /** Share of the measured FMA peak (GFLOP/s ÷ peak), when both are known. */
+  peak: number | null;
+  ort?: { ms: number | null; error?: string };
 }
 
 const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
@@ -245,7 +257,10 @@ async function main(): Promise<void> {
   const info = native ? nativeAddon().info() : null;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   console.log(`ldm-ts bench: backend ${T.backendName()}${info ? ` (${info.isa})` : ''}, ${threads} thread(s), ${cpu}, node ${process.version}`);
-  console.log(`median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (same counts for torch); ratio = torch ms / ours ms (> 1: faster than torch)\n`);
+  console.log(`median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (same counts for torch and onnxruntime); ratio = their ms / ours ms (> 1: we are faster)`);
+  const peaks: Peaks | null = native && 'fmaPeak' in nativeAddon() ? measurePeaks(threads) : null;
+  const peak = peaks && info ? peaks[info.isa]?.[threads - 1] ?? null : null;
+  console.log(peaks ? `measured FMA peak, GFLOP/s: ${formatPeaks(peaks)}\n` : 'FMA peak not measured (no native addon with fmaPeak)\n');
   const rows: Row[] = [];
   let torchVersion = '';
   for (const c of selected) {
@@ -253,7 +268,8 @@ async function main(): Promise<void> {
     const { n, w } = calibrate(run);
     const t = timeIt(run, n, w);
     const kt = c.kernel ? timeIt(c.kernel(), n, w).median : null;
-    const row: Row = { name: c.name, what: c.what, ms: t.median, minMs: t.min, gflops: c.flops ? c.flops / (t.median * 1e6) : null, kernelMs: kt, torch: [] };
+    const gflops = c.flops ? c.flops / (t.median * 1e6) : null;
+    const row: Row = { name: c.name, what: c.what, ms: t.median, minMs: t.min, gflops, kernelMs: kt, torch: [], peak: gflops && peak ? gflops / peak : null };
     if (withTorch) {
       for (const tn of c.torch) {
         const r = runTorch(tn, n, w);
@@ -261,33 +277,44 @@ async function main(): Promise<void> {
         row.torch.push({ name: tn, ms: r.median_ms ?? null, error: r.error });
       }
     }
+    if (c.onnx && withOrt) {
+      const r = runOrt(c.name, threads, n, w, python);
+      row.ort = { ms: r.median_ms ?? null, error: r.error };
+    }
     rows.push(row);
     const tcols = row.torch.map((x) => (x.ms === null ? `torch ${x.name}: ${x.error}` : `torch ${x.name} ${fmtMs(x.ms)} ms → ratio ${(x.ms / row.ms).toFixed(2)}×`));
-    const kcol = kt !== null ? `  (kernel alone ${fmtMs(kt)} ms${c.flops ? `, ${(c.flops / (kt * 1e6)).toFixed(1)} GFLOP/s` : ''})` : '';
-    console.log(`${c.name.padEnd(14)} ${fmtMs(row.ms).padStart(8)} ms${row.gflops ? ` ${row.gflops.toFixed(1).padStart(6)} GFLOP/s` : '                '}   ${tcols.join('   ')}${kcol}`);
+    if (row.ort) tcols.push(row.ort.ms === null ? `onnxruntime: ${row.ort.error}` : `onnxruntime ${fmtMs(row.ort.ms)} ms → ratio ${(row.ort.ms / row.ms).toFixed(2)}×`);
+    const kcol = kt !== null ? `  (kernel alone ${fmtMs(kt)} ms${c.flops ? `, ${(c.flops / (kt * 1e6)).toFixed(1)} GFLOP/s${peak ? `, ${pct(c.flops / (kt * 1e6) / peak)} of peak` : ''}` : ''})` : '';
+    const gcol = row.gflops ? ` ${row.gflops.toFixed(1).padStart(6)} GFLOP/s${row.peak !== null ? ` (${pct(row.peak)} of peak)` : ''}` : '                ';
+    console.log(`${c.name.padEnd(14)} ${fmtMs(row.ms).padStart(8)} ms${gcol}   ${tcols.join('   ')}${kcol}`);
   }
-  if (flag('record')) record(rows, { backend: `${T.backendName()}${info ? ` (${info.isa})` : ''}`, cpu, torchVersion });
+  if (flag('record')) record(rows, { backend: `${T.backendName()}${info ? ` (${info.isa})` : ''}`, cpu, torchVersion, peaks });
 }
 
-function record(rows: Row[], env: { backend: string; cpu: string; torchVersion: string }): void {
+const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+
+function record(rows: Row[], env: { backend: string; cpu: string; torchVersion: string; peaks: Peaks | null }): void {
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown';
   const dirty = spawnSync('git', ['status', '--porcelain', '--', 'native', 'src/engine', 'bench', ':!bench/RESULTS.md'], { encoding: 'utf8' }).stdout.trim() ? ' (+ uncommitted changes)' : '';
   const lines = [
-    '| case | what | ours ms | GFLOP/s | torch ms | ratio | kernel alone ms (ratio) |',
-    '|---|---|---:|---:|---:|---:|---:|',
+    '| case | what | ours ms | GFLOP/s (of peak) | torch ms | ratio | onnxruntime ms (ratio) | kernel alone ms (ratio) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const t0 = r.torch[0];
     const kcell = r.kernelMs !== null ? `${fmtMs(r.kernelMs)}${t0?.ms != null ? ` (${(t0.ms / r.kernelMs).toFixed(2)}×)` : ''}` : '';
-    lines.push(`| ${r.name} | ${r.what} | ${fmtMs(r.ms)} | ${r.gflops ? r.gflops.toFixed(1) : '—'} | ${t0?.ms != null ? fmtMs(t0.ms) : '—'} | ${t0?.ms != null ? (t0.ms / r.ms).toFixed(2) + '×' : '—'} | ${kcell} |`);
+    const gcell = r.gflops ? `${r.gflops.toFixed(1)}${r.peak !== null ? ` (${pct(r.peak)})` : ''}` : '—';
+    const ocell = r.ort ? (r.ort.ms != null ? `${fmtMs(r.ort.ms)} (${(r.ort.ms / r.ms).toFixed(2)}×)` : 'n/a') : '';
+    lines.push(`| ${r.name} | ${r.what} | ${fmtMs(r.ms)} | ${gcell} | ${t0?.ms != null ? fmtMs(t0.ms) : '—'} | ${t0?.ms != null ? (t0.ms / r.ms).toFixed(2) + '×' : '—'} | ${ocell} | ${kcell} |`);
     for (const t of r.torch.slice(1)) {
-      lines.push(`|  | (vs torch \`${t.name}\`) |  |  | ${t.ms != null ? fmtMs(t.ms) : '—'} | ${t.ms != null ? (t.ms / r.ms).toFixed(2) + '×' : '—'} | |`);
+      lines.push(`|  | (vs torch \`${t.name}\`) |  |  | ${t.ms != null ? fmtMs(t.ms) : '—'} | ${t.ms != null ? (t.ms / r.ms).toFixed(2) + '×' : '—'} | | |`);
     }
   }
   const table = lines.join('\n');
   const path = join(here, 'RESULTS.md');
   const head = `## Latest run\n\ncommit ${commit}${dirty}, ${new Date().toISOString().slice(0, 10)}; ${env.cpu}, ${threads} thread(s); backend ${env.backend}; ` +
-    `node ${process.version}; torch ${env.torchVersion || 'n/a'} (${python}); median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (fast cases more, same for torch).\n\n${table}\n`;
+    `node ${process.version}; torch ${env.torchVersion || 'n/a'} (${python}); onnxruntime-node ${ORT_VERSION} (UNet forward rows); median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (fast cases more, same for torch and onnxruntime).\n` +
+    `${env.peaks ? `\nMeasured FMA peak, GFLOP/s: ${formatPeaks(env.peaks)}.\n` : ''}\n${table}\n`;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

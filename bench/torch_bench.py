@@ -1,7 +1,8 @@
 """PyTorch side of `npm run bench` (bench/run.ts spawns it once per case with the same thread count).
 
 Usage: python3 torch_bench.py CASE THREADS REPS WARMUP  ->  prints one JSON line
-{"case", "median_ms", "min_ms", "torch", "threads"}. Each case mirrors the TypeScript case of the same
+{"case", "median_ms", "min_ms", "torch", "threads"}; python3 torch_bench.py onnx_export CASE OUT.onnx writes a
+forward case's twin as ONNX for the onnxruntime column. Each case mirrors the TypeScript case of the same
 name in bench/run.ts (same shapes, same work; torch 1.13 has no fused attention, so attention is the
 usual softmax(q kᵀ · scale) v).
 """
@@ -423,6 +424,31 @@ def case_mnist_ldm_train():
     return run
 
 
+# The forward cases as (config, inputs) for the ONNX export: the same seed, shapes and timesteps as case_unet_*.
+ONNX_CASES = {
+    "unet_fwd": (UNET_CONFIG, lambda: {"x": torch.randn(1, 3, 64, 64), "t": torch.tensor([500])}),
+    "unet_cin_fwd": (CIN_CONFIG, lambda: {"x": torch.randn(1, 3, 64, 64), "t": torch.tensor([500]), "context": torch.randn(1, 1, 512)}),
+    "unet_sd_fwd": (SD_CONFIG, lambda: {"x": torch.randn(2, 4, 64, 64), "t": torch.tensor([500, 500]), "context": torch.randn(2, 77, 768)}),
+}
+
+
+def onnx_export(name, out):
+    """The twin of a forward case as an ONNX file (opset 17; weights over 2 GB go to a side file), and out + ".json"
+    listing its inputs (name, shape, dtype) for the onnxruntime side of the bench."""
+    cfg, inputs = ONNX_CASES[name]
+    torch.manual_seed(0)
+    net = UNet(**cfg).eval()
+    feeds = inputs()
+    names = list(feeds)
+    with torch.no_grad():
+        torch.onnx.export(net, tuple(feeds[k] for k in names), out, input_names=names, output_names=["eps"], opset_version=17,
+                          do_constant_folding=True)
+    meta = [{"name": k, "shape": list(v.shape), "dtype": "int64" if v.dtype == torch.int64 else "float32"} for k, v in feeds.items()]
+    with open(out + ".json", "w") as f:
+        json.dump({"case": name, "inputs": meta, "torch": torch.__version__}, f)
+    print(json.dumps({"case": name, "onnx": out}))
+
+
 def read_safetensors(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -485,6 +511,9 @@ def unet_check(folder):
 def main():
     if sys.argv[1] == "unet_check":
         unet_check(sys.argv[2])
+        return
+    if sys.argv[1] == "onnx_export":
+        onnx_export(sys.argv[2], sys.argv[3])
         return
     name, threads, reps, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)

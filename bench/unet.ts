@@ -235,7 +235,7 @@ function checkTwins(python: string): void {
 
 function forwardCase(name: string, what: string, cfg: Record<string, unknown>, context: boolean, batch = 1, contextLen = 1): BenchCase {
   const c: BenchCase = {
-    name, what, flops: 0, torch: [name],
+    name, what, flops: 0, torch: [name], onnx: true,
     setup: () => {
       const model = unetFromParams({ image_size: 64, ...cfg }).eval();
       const gen = new T.Generator(3);

@@ -674,6 +674,16 @@ napi_value adamUpdateEntry(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+// fmaPeak(iters, out) — out: Float32Array of at least threads + 1 (out[0] = floats per vector, then one sum per thread)
+napi_value fmaPeakEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(fmaPeak);
+  idx_t iters = a.count(0);
+  float* out = a.f32n(1, (idx_t)ldm::numThreads() + 1);
+  if (a.failed) return nullptr;
+  active->fmaPeak(iters, out);
+  return undef(env);
+}
+
 // setIsa(name) → true when that kernel set is compiled in and this CPU runs it.
 napi_value SetIsa(napi_env env, napi_callback_info info) {
   Args a(env, info, "setIsa");

@@ -54,4 +54,5 @@
   X(bilinearBackward, 9,                                                                                           \
     (const float* gy, idx_t NC, idx_t H, idx_t W, idx_t OH, idx_t OW, double scaleH, double scaleW, float* gx))  \
   X(extreme, 7, (const float* x, idx_t outer, idx_t n, idx_t inner, float* out, std::int32_t* idx, bool isMax))  \
-  X(adamUpdate, 8, (float* w, const float* grad, float* m, float* v, float* vmax, idx_t n, const AdamHyper& h))
+  X(adamUpdate, 8, (float* w, const float* grad, float* m, float* v, float* vmax, idx_t n, const AdamHyper& h))  \
+  X(fmaPeak, 2, (idx_t iters, float* out))

@@ -738,6 +738,17 @@ test('native Adam / AdamW update is bit-identical to the TypeScript loop (amsgra
 
 // ---- the kernel list ------------------------------------------------------------------------------------
 
+test('fmaPeak (the bench\'s peak): lanes of the active ISA in out[0], one finite sum per thread, a short buffer refused', { skip }, () => {
+  const n = nativeAddon();
+  const { isa, threads } = n.info();
+  const out = new Float32Array(threads + 1).fill(NaN);
+  n.fmaPeak(1000, out);
+  assert.equal(out[0], ({ avx512: 16, avx2: 8 } as Record<string, number>)[isa] ?? out[0]);
+  assert.ok([1, 4, 8, 16].includes(out[0]), `lanes ${out[0]}`);
+  for (let t = 1; t <= threads; t++) assert.ok(Number.isFinite(out[t]) && out[t] > 0, `thread ${t - 1}: ${out[t]}`);
+  assert.throws(() => n.fmaPeak(10, new Float32Array(threads)), /fmaPeak: argument 1/);
+});
+
 test('the addon exports every kernel of its list (native/kernel_list.h) with its argument count; K uses them', { skip }, () => {
   const n = nativeAddon();
   const { kernels, args } = n.info();

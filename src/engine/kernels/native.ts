@@ -61,6 +61,8 @@ export interface NativeAddon {
   bilinearForward(x: Float32Array, NC: number, H: number, W: number, OH: number, OW: number, scaleH: number, scaleW: number, out: Float32Array): void;
   bilinearBackward(gy: Float32Array, NC: number, H: number, W: number, OH: number, OW: number, scaleH: number, scaleW: number, gx: Float32Array): void;
   extreme(x: Float32Array, outer: number, n: number, inner: number, out: Float32Array, idx: Int32Array, isMax: boolean): void;
+  /** The active ISA's FMA peak on the pool's threads: 12 chains × iters per thread; out[0] = floats per vector (bench only). */
+  fmaPeak(iters: number, out: Float32Array): void;
   /** One Adam/AdamW step over n float32 elements, bit-identical to the reference kernel (kernels/optim.ts), computed in double. */
   adamUpdate(w: Float32Array, wOff: number, grad: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | null, n: number,
     h: AdamHyper): void;
