@@ -100,7 +100,7 @@ export function generate(model: LatentDiffusion, info: ModelInfo, s: JobSpec, ho
     if (s.mode === 'generate') {
       r = tasks.runSampling(model, settings, cond, uncond, shape, {}, { task: info.task, size, ...params });
     } else {
-      const x0 = encodeInit(model, init!, s.n, s.seed);
+      const x0 = tasks.encodePerImage(model, imageToTensor(init!, tasks.pictureMode(model), 'signed'), s.n, s.seed);
       const extra = { init: { x0, strength: s.strength! }, ...(mask ? { latentMask: { mask: tasks.keptLatentMask(mask, shape), x0 } } : {}) };
       r = tasks.runSampling(model, settings, cond, uncond, shape, extra, { task: s.mode, strength: String(s.strength), size, ...params });
       if (mask) r = { ...r, images: tasks.pasteKnown(r.images, init!, mask) };
@@ -109,10 +109,4 @@ export function generate(model: LatentDiffusion, info: ModelInfo, s: JobSpec, ho
   const params: Record<string, tasks.ParamValue> = { ...r.params, model: info.name, mode: s.mode };
   const images = stopped ? [] : r.images.map((im, i) => encodePng(im, { parameters: JSON.stringify({ ...params, index: i }), Software: 'ldm-ts' }));
   return { cancelled: stopped || r.cancelled, images, params };
-}
-
-/** The init image's first-stage latent (KL: a posterior draw seeded from the job's seed), repeated n times. */
-function encodeInit(model: LatentDiffusion, init: Image, n: number, seed: number): T.Tensor {
-  const gen = new T.Generator(seed + 0x5eed);
-  return T.noGrad(() => tasks.repeatBatch(model.getFirstStageEncoding(model.encodeFirstStage(imageToTensor(init, 'rgb', 'signed')), gen), n));
 }

@@ -36,3 +36,18 @@ test('serve: an SD-style inpainting model takes prompt, init_image and mask; its
   const rgb = got.data.filter((_, i) => i % got.channels < 3);
   assert.deepEqual(rgb, lib.images[0].data);
 });
+
+test('serve: masked img2img draws each image\'s first-stage posterior from its own seed, as the library does (image i = seed + i alone)', () => {
+  const model = tinyModel('churches'); // unconditional, AutoencoderKL f = 4
+  const info = describeModel('churches', model);
+  const S = 64;
+  const init: Image = { width: S, height: S, channels: 3, data: Uint8Array.from({ length: S * S * 3 }, (_, i) => (i * 3) % 256) };
+  const hole: Image = { width: S, height: S, channels: 3, data: Uint8Array.from({ length: S * S * 3 }, (_, i) => (Math.floor(i / 3 / S) >= 32 ? 255 : 0)) };
+  const b64 = (im: Image) => encodePng(im).toString('base64');
+  const spec = checkJobRequest({ init_image: b64(init), mask: b64(hole), steps: 4, seed: 5, n: 2, preview: false }, info, DEFAULT_LIMITS);
+  const r = generate(model, info, spec, { onProgress: () => {}, cancelled: () => false });
+  assert.equal(r.images.length, 2);
+  const second = decodeImage(r.images[1]);
+  const lib = tasks.sample(model, { initImage: init, mask: hole, steps: 4, seed: 6, sampler: 'ddim', eta: info.defaults.eta });
+  assert.deepEqual(second.data.filter((_, i) => i % second.channels < 3), lib.images[0].data);
+});
