@@ -130,7 +130,7 @@ test('fleet: 20 jobs on two workers complete exactly once; queue positions follo
 test('fleet: a worker killed mid-job — its job is retried by the other worker; every job completes, recorded once', { skip }, async () => {
   const before = recorded().length;
   const ids: string[] = [];
-  for (let i = 0; i < 6; i++) ids.push((await submit({ class: i, steps: 16, seed: 500 + i, width: 8, height: 8, preview: false })).id);
+  for (let i = 0; i < 6; i++) ids.push((await submit({ class: i, steps: 100, seed: 500 + i, width: 8, height: 8, preview: false })).id);
   // Wait until both workers are in the middle of a job, then kill the first one.
   const victim = workers[0];
   let target: string | undefined;
@@ -138,7 +138,7 @@ test('fleet: a worker killed mid-job — its job is retried by the other worker;
   while (!target) {
     if (Date.now() - t0 > 60_000) throw new Error('no job ran on the first worker');
     const js = await Promise.all(ids.map((id) => json(`/api/jobs/${id}`)));
-    target = js.find((j) => j.status === 'running' && j.worker?.endsWith(`-${victim.pid}`) && j.progress?.step >= 1 && j.progress.step < 12)?.id;
+    target = js.find((j) => j.status === 'running' && j.worker?.endsWith(`-${victim.pid}`) && j.progress?.step >= 1 && j.progress.step < 50)?.id;
     await new Promise((r) => setTimeout(r, 50));
   }
   victim.child.kill('SIGKILL');
