@@ -276,7 +276,7 @@ async function runSample(p: ParsedArgs): Promise<number> {
   const plan = planModel(source, { config, ema, build });
   const task = tasks.modelTask(plan.model);
   // An input for another task: say which flags this model takes.
-  for (const i of new Set(Object.values(tasks.TASK_INPUTS).flat())) {
+  for (const i of tasks.CONDITIONING_INPUTS) {
     if (p.values.has(INPUT_FLAGS[i].slice(2)) && !tasks.taskTakes(task, i)) {
       throw new UsageError(`${INPUT_FLAGS[i]} is for ${tasks.takersOf(i)}, but this is ${tasks.describeTask(task)} (${flagsOf(task)})`);
     }
@@ -284,7 +284,7 @@ async function runSample(p: ParsedArgs): Promise<number> {
   // `ldm sample` alone on an embedded class model: one image of every class.
   const allClasses = task === 'class' && !classes.length && plan.info?.classes;
   if (task === 'class' && !classes.length && !allClasses) throw new UsageError(`this is a class-conditional model: give --class (e.g. --class 25 or --class 25,187)`);
-  if ((task === 'text' || task === 'text-inpainting') && !p.values.has('prompt')) throw new UsageError(`this is ${tasks.describeTask(task)}: give --prompt "…" (and the tokenizer: --vocab <bert-base-uncased vocab.txt> or --vocab-dir <CLIP folder>)`);
+  if (tasks.takesPrompt(task) && !p.values.has('prompt')) throw new UsageError(`this is ${tasks.describeTask(task)}: give --prompt "…" (and the tokenizer: --vocab <bert-base-uncased vocab.txt> or --vocab-dir <CLIP folder>)`);
   const opts: tasks.SampleOptions = {
     ...numbers,
     classLabel: allClasses ? Array.from({ length: allClasses }, (_, i) => i) : classes.length ? classes : undefined,

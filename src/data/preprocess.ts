@@ -10,7 +10,7 @@
 // downscales. Transparent pixels are composited on a fixed background (PIL's convert("RGB") would drop
 // the alpha channel and keep whatever colour lies under it).
 
-import type { Image } from '../io/image.js';
+import { pilGray, type Image } from '../io/image.js';
 import { resizeU8, type Interpolation } from './resize.js';
 import type { AugDraw } from './types.js';
 
@@ -72,7 +72,7 @@ export function flatten(img: Image, channels: 1 | 3, background: [number, number
       out[3 * i + 1] = g;
       out[3 * i + 2] = b;
     } else {
-      out[i] = Math.floor((r * 299 + g * 587 + b * 114 + 500) / 1000);
+      out[i] = pilGray(r, g, b);
     }
   }
   return out;

@@ -179,6 +179,11 @@ function toRGBA(img: Image): Uint8Array {
  * Image → [1, C, H, W] float32. mode 'rgb' (alpha dropped) or 'gray' (ITU-R 601-2 luma, like PIL's
  * convert('L')); range 'signed' gives x/127.5 − 1 ∈ [−1, 1], 'unit' gives x/255 ∈ [0, 1].
  */
+/** PIL's "L" conversion of one RGB pixel: (R·299 + G·587 + B·114 + 500) / 1000, integer. */
+export function pilGray(r: number, g: number, b: number): number {
+  return Math.floor((r * 299 + g * 587 + b * 114 + 500) / 1000);
+}
+
 export function imageToTensor(img: Image, mode: 'rgb' | 'gray' = 'rgb', range: 'signed' | 'unit' = 'signed'): T.Tensor {
   const { width: W, height: H } = img;
   const rgba = toRGBA(img);
@@ -189,8 +194,7 @@ export function imageToTensor(img: Image, mode: 'rgb' | 'gray' = 'rgb', range: '
     if (mode === 'rgb') {
       for (let c = 0; c < 3; c++) out[c * H * W + i] = f(rgba[4 * i + c]);
     } else {
-      // PIL: L = (R·299 + G·587 + B·114 + 500) / 1000, integer
-      out[i] = f(Math.floor((rgba[4 * i] * 299 + rgba[4 * i + 1] * 587 + rgba[4 * i + 2] * 114 + 500) / 1000));
+      out[i] = f(pilGray(rgba[4 * i], rgba[4 * i + 1], rgba[4 * i + 2]));
     }
   }
   return T.tensor(out, [1, C, H, W]);

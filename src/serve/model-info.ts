@@ -29,7 +29,7 @@ const SERVED: tasks.TaskName[] = ['class', 'text', 'unconditional', 'inpainting'
 
 /** Models trained to fill a masked picture (they sample only the inpaint mode, always from noise). */
 export function isInpaintingModel(info: { task: tasks.TaskName }): boolean {
-  return info.task === 'inpainting' || info.task === 'text-inpainting';
+  return tasks.INPAINTING_TASKS.includes(info.task);
 }
 
 /**
@@ -56,7 +56,7 @@ export function describeModel(name: string, model: LatentDiffusion, o: { classNa
   }
   const modes: Mode[] = isInpaintingModel({ task }) ? ['inpaint'] : ['generate', 'img2img', 'inpaint'];
   return {
-    name, task, modes, classes, text: task === 'text' || task === 'text-inpainting',
+    name, task, modes, classes, text: tasks.takesPrompt(task),
     size: { default: tasks.defaultImageSize(model), multiple: model.firstStageFactor * model.unetFactor },
     samplers: SAMPLER_TABLE.map((s) => ({ name: s.name, description: s.description, options: [...s.options] })), numTimesteps: model.numTimesteps,
     defaults: {

@@ -42,6 +42,17 @@ export const TASK_INPUTS: Record<TaskName, TaskInput[]> = {
   semantic: ['segmentation'],
 };
 
+/** Every conditioning input some task takes. */
+export const CONDITIONING_INPUTS: readonly TaskInput[] = [...new Set(Object.values(TASK_INPUTS).flat())];
+
+/** Tasks whose models are trained to fill a masked picture (given as `image`, or `initImage`). */
+export const INPAINTING_TASKS: readonly TaskName[] = ['inpainting', 'text-inpainting'];
+
+/** Whether a task's models read a prompt (text-to-image, text-guided inpainting). */
+export function takesPrompt(task: TaskName): boolean {
+  return TASK_INPUTS[task].includes('prompt');
+}
+
 /** The tasks whose models can also start from a picture (img2img), optionally with a mask (latent-blend inpainting). */
 export const IMG2IMG_TASKS: readonly TaskName[] = ['unconditional', 'class', 'text'];
 

@@ -3,7 +3,7 @@
 // that latent-blend inpainting keeps, and the pixels pasted back from the input after decoding.
 
 import * as T from '../engine/index.js';
-import { imageToTensor, type Image } from '../io/image.js';
+import { imageToTensor, pilGray, type Image } from '../io/image.js';
 import { TaskInputError, type TaskInput } from './errors.js';
 
 /** [1, 1, H, W]: 1 where the mask asks for new pixels, 0 where the picture is kept. */
@@ -40,7 +40,7 @@ export function pasteKnown(images: Image[], picture: Image, mask: Image): Image[
     for (let i = 0; i < px; i++) {
       if (fill[i] === 1) continue;
       const [r, g, b] = pc >= 3 ? [picture.data[pc * i], picture.data[pc * i + 1], picture.data[pc * i + 2]] : [picture.data[pc * i], picture.data[pc * i], picture.data[pc * i]];
-      if (gc === 1) data[i] = Math.floor((r * 299 + g * 587 + b * 114 + 500) / 1000);
+      if (gc === 1) data[i] = pilGray(r, g, b);
       else [data[gc * i], data[gc * i + 1], data[gc * i + 2]] = [r, g, b];
     }
     return { ...gen, data };

@@ -9,7 +9,7 @@ import { SAMPLERS, SIGMA_SCHEDULES, samplerSpec, type SamplerName, type SigmaSch
 import type { StepCallback } from '../diffusion/samplers/index.js';
 import type { Image } from '../io/image.js';
 import { checkClasses, numClasses } from './class-conditional.js';
-import { checkOpaque, describeTask, firstSeed, imageSize, latentShape, modelTask, takersOf, taskTakes, TASK_INPUTS, type TaskName } from './common.js';
+import { checkOpaque, CONDITIONING_INPUTS, describeTask, firstSeed, imageSize, INPAINTING_TASKS, latentShape, modelTask, takersOf, takesPrompt, taskTakes, type TaskName } from './common.js';
 import { DEFAULTS, defaultScale } from './defaults.js';
 import { TaskInputError, type TaskInput } from './errors.js';
 import { checkImg2Img } from './img2img.js';
@@ -100,11 +100,6 @@ export interface SamplePlan {
   memory: MemoryEstimate;
 }
 
-/** Every conditioning input some task takes. */
-const CONDITIONING_INPUTS = [...new Set(Object.values(TASK_INPUTS).flat())];
-
-/** Tasks that fill a masked picture with a model trained for it (the picture is `image`, or `initImage`). */
-const INPAINTING: readonly TaskName[] = ['inpainting', 'text-inpainting'];
 
 const WHAT: Partial<Record<TaskInput, string>> = {
   classLabel: 'a class label', uncondClass: 'an unconditional class', prompt: 'a prompt', vocab: 'a vocabulary',
@@ -131,7 +126,8 @@ function checkSteps(model: LatentDiffusion, sampler: SamplerName, steps: number,
 export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: TunedDefaults = {}): SamplePlan {
   const task = modelTask(model);
   const given = (k: TaskInput) => (o as Record<string, unknown>)[k] !== undefined;
-  const inpainting = INPAINTING.includes(task);
+  const inpainting = INPAINTING_TASKS.includes(task);
+  const text = takesPrompt(task);
   const inpaintImage = inpainting ? o.image ?? o.initImage : undefined;
   for (const input of CONDITIONING_INPUTS) {
     if (given(input) && !taskTakes(task, input)) {
@@ -160,7 +156,7 @@ export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: Tune
     if (sampler === 'ddim' && o.eta > 1) throw new TaskInputError('eta', `DDIM eta must be in [0, 1] (1 adds the noise of ancestral DDPM sampling; more than the schedule holds gives NaN), got ${o.eta}`);
   }
   if (o.scale !== undefined && !Number.isFinite(o.scale)) throw new TaskInputError('scale', `the guidance scale must be a finite number, got ${o.scale}`);
-  const guidable = task === 'class' || task === 'text' || task === 'text-inpainting';
+  const guidable = task === 'class' || text;
   if (o.scale !== undefined && o.scale !== 1 && !guidable) {
     throw new TaskInputError('scale', `classifier-free guidance needs a conditioning to leave out; ${describeTask(task)} has none (scale 1 only)`);
   }
@@ -171,7 +167,7 @@ export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: Tune
   const classes = o.classLabel === undefined ? [] : Array.isArray(o.classLabel) ? o.classLabel : [o.classLabel];
   const prompts = o.prompt === undefined ? [] : Array.isArray(o.prompt) ? o.prompt : [o.prompt];
   if (task === 'class' && !classes.length) throw new TaskInputError('classLabel', 'this is a class-conditional model: give a class label');
-  if ((task === 'text' || task === 'text-inpainting') && !prompts.length) throw new TaskInputError('prompt', `this is ${describeTask(task)}: give a prompt`);
+  if (text && !prompts.length) throw new TaskInputError('prompt', `this is ${describeTask(task)}: give a prompt`);
   if (inpainting && (!inpaintImage || !o.mask)) throw new TaskInputError(inpaintImage ? 'mask' : 'image', `this is ${describeTask(task)}: give the image and a mask (white = the region to fill)`);
   if (task === 'superres' && !o.lowRes) throw new TaskInputError('lowRes', 'this is a super-resolution model: give a low-resolution image');
   if (task === 'semantic' && !o.segmentation) throw new TaskInputError('segmentation', 'this is a semantic-synthesis model: give a label map');
@@ -182,7 +178,7 @@ export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: Tune
   let scale = o.scale ?? tuned.scale;
   if (scale === undefined) scale = defaultScale(task, task === 'class' && (o.uncondClass !== undefined || numClasses(model) !== 1000));
   if (task === 'class') checkClasses(model, classes, scale, o.uncondClass);
-  if (task === 'text' || task === 'text-inpainting') checkPrompts(model, prompts, scale, o.vocab, negativeList(o));
+  if (text) checkPrompts(model, prompts, scale, o.vocab, negativeList(o));
 
   // The pictures, and the output size they make.
   const f = model.firstStageFactor;
