@@ -8,27 +8,12 @@
 #   - a 10×10 grid (one row per class) and the loss curves of both runs.
 # Budget: ~90 minutes on 2 cores. Usage: scripts/train-mnist.sh [OUT_DIR]   (default: runs/mnist)
 # Environment: AE_STEPS, LDM_STEPS override the configs' max_steps; SEED (default 23).
-set -euo pipefail
-cd "$(dirname "$0")/.."
 OUT=${1:-runs/mnist}
-SEED=${SEED:-23}
-LDM="node --import tsx bin/ldm.mjs"
-mkdir -p "$OUT"
-stamp() { date +%s; }
+source "$(dirname "$0")/two-stage.sh"
 
-t0=$(stamp)
-# 1. the autoencoder (L1 + KL + PatchGAN from disc_start; LPIPS needs VGG weights we do not ship: perceptual weight 0)
-$LDM train-autoencoder --config configs/mnist/autoencoder-kl-f4.yaml --logdir "$OUT/logs" --name ae --seed "$SEED" \
-  ${AE_STEPS:+--max-steps "$AE_STEPS"} 2>&1 | tee "$OUT/train-autoencoder.log"
-AE_RUN=$(ls -d "$OUT"/logs/*_ae | tail -1)
-t1=$(stamp)
-
+# 1. the autoencoder (L1 + KL + PatchGAN from disc_start; LPIPS needs VGG weights we do not ship: perceptual weight 0),
 # 2. the class-conditional LDM on the frozen autoencoder's latents (cached: encoded once, fresh posterior samples)
-$LDM train --config configs/mnist/ldm-cond-kl-f4.yaml --logdir "$OUT/logs" --name ldm --seed "$SEED" \
-  ${LDM_STEPS:+--max-steps "$LDM_STEPS"} \
-  model.params.first_stage_config.params.ckpt_path="$AE_RUN/checkpoints/last" 2>&1 | tee "$OUT/train-ldm.log"
-LDM_RUN=$(ls -d "$OUT"/logs/*_ldm | tail -1)
-t2=$(stamp)
+train_two_stage configs/mnist/autoencoder-kl-f4.yaml configs/mnist/ldm-cond-kl-f4.yaml
 
 # 3. figures
 $LDM eval --autoencoder "$AE_RUN" --data mnist --json "$OUT/eval-autoencoder.json" 2>&1 | tee "$OUT/eval-autoencoder.log"
@@ -36,12 +21,5 @@ $LDM eval --samples "$LDM_RUN/checkpoints/last" --n-per-class 100 --steps 50 --s
   --save-samples "$OUT/samples" --json "$OUT/eval-ldm.json" 2>&1 | tee "$OUT/eval-ldm.log"
 $LDM sample --ckpt "$LDM_RUN/checkpoints/last" --class 0,1,2,3,4,5,6,7,8,9 --n 10 --scale 3 --steps 50 --seed 0 \
   --out "$OUT/grid" --name digits 2>&1 | tee "$OUT/sample-grid.log"
-cp "$AE_RUN/loss.svg" "$OUT/loss-autoencoder.svg"
-cp "$LDM_RUN/loss.svg" "$OUT/loss-ldm.svg"
-t3=$(stamp)
-
-echo "autoencoder run: $AE_RUN ($(( (t1 - t0) / 60 )) min)"
-echo "ldm run:         $LDM_RUN ($(( (t2 - t1) / 60 )) min)"
-echo "evaluation:      $(( (t3 - t2) / 60 )) min; total $(( (t3 - t0) / 60 )) min"
-grep -h "it/s)" "$OUT/train-autoencoder.log" "$OUT/train-ldm.log" || true
+finish_two_stage
 echo "figures: $OUT/eval-autoencoder.json $OUT/eval-ldm.json $OUT/grid/ $OUT/loss-autoencoder.svg $OUT/loss-ldm.svg"
