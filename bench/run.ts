@@ -11,7 +11,9 @@
 //
 // Options: --threads N (default: the native pool's size), --reps N (at least 10; fast cases run more, up to
 //          200, for ~0.4 s of timing), --warmup N (3, likewise scaled), --only a,b,
-//          --no-torch, --no-ort, --python PATH (/usr/bin/python3), --record (write bench/RESULTS.md).
+//          --no-torch, --no-ort, --python PATH (/usr/bin/python3), --record (write bench/RESULTS.md),
+//          --check-unet / --check-ae (first check the UNet / autoencoder twins numerically: bench/unet.ts,
+//          bench/autoencoder.ts).
 // LDM_BACKEND=ts benchmarks the TypeScript kernels instead (slow: use --only and small --reps).
 
 import { spawnSync } from 'node:child_process';
@@ -25,6 +27,7 @@ import { nativeAddon, nativeAvailable } from '../src/engine/kernels/native.js';
 import { Adam, Conv2d, GroupNorm, Layer } from '../src/nn/index.js';
 import { ORT_VERSION, runOrt } from './ort.js';
 import { formatPeaks, measurePeaks, type Peaks } from './peak.js';
+import { autoencoderCases } from './autoencoder.js';
 import { unetCases } from './unet.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -253,6 +256,7 @@ const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed
 async function main(): Promise<void> {
   const cases = [...CASES];
   cases.push(...(await unetCases()));
+  cases.push(...(await autoencoderCases()));
   const selected = cases.filter((c) => !only || only.includes(c.name));
   const info = native ? nativeAddon().info() : null;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';

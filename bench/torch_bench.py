@@ -13,6 +13,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+# The first-stage training step (bench/autoencoder.ts): its cases, its twin check and the safetensors reader.
+from torch_autoencoder import ae_check, case_ae_lpips_train, case_ae_lpips_train_literal, case_mnist_ae_train, read_safetensors  # noqa: F401
+
 
 def case_sgemm():
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
@@ -449,22 +452,6 @@ def onnx_export(name, out):
     print(json.dumps({"case": name, "onnx": out}))
 
 
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for key, info in header.items():
-        if key == "__metadata__":
-            continue
-        assert info["dtype"] == "F32", (key, info["dtype"])
-        b, e = info["data_offsets"]
-        buf = bytearray(data[8 + n + b:8 + n + e])
-        out[key] = torch.frombuffer(buf, dtype=torch.float32).reshape(info["shape"]) if e > b else torch.zeros(info["shape"])
-    return out
-
-
 def rel_l2(a, b):
     return ((a - b).norm() / b.norm()).item()
 
@@ -512,6 +499,9 @@ def main():
     if sys.argv[1] == "unet_check":
         unet_check(sys.argv[2])
         return
+    if sys.argv[1] == "ae_check":
+        ae_check(sys.argv[2])
+        return
     if sys.argv[1] == "onnx_export":
         onnx_export(sys.argv[2], sys.argv[3])
         return
@@ -521,7 +511,7 @@ def main():
     if make is None:
         print(json.dumps({"case": name, "error": "no such case"}))
         return
-    grad = name.endswith("fwdbwd") or name.endswith("train") or name == "train_step"
+    grad = name.endswith("fwdbwd") or name.endswith("train") or name.endswith("train_literal") or name == "train_step"
     with torch.set_grad_enabled(grad):
         run = make()
         for _ in range(warmup):

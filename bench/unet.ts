@@ -109,7 +109,7 @@ function linearSchedule(start: number, end: number, steps: number): { sa: Float6
  * convolutions count their two products; the flash attention backward counts twice its forward, its
  * recomputation of the scores not included).
  */
-function countFlops(fn: () => void): number {
+export function countFlops(fn: () => void): number {
   const saved = { ...K };
   let flops = 0;
   K.gemm = (g) => {
@@ -159,15 +159,20 @@ interface TwinReport {
   rel_loss?: number; rel_l2_grad?: number; rel_l2_update?: number; loss_ours?: number; loss_torch?: number;
 }
 
-/** Saves the files in a temporary folder, runs the twin's unet_check on it and returns its report. */
-function runTwin(python: string, files: Record<string, Map<string, T.Tensor> | Record<string, T.Tensor>>, cfg: object): TwinReport {
-  const dir = mkdtempSync(join(tmpdir(), 'ldm-unet-check-'));
+/**
+ * Saves the files (name.safetensors) and config.json in a temporary folder, runs `torch_bench.py <command> <folder>`
+ * (the twin's check: unet_check, ae_check) and returns its report, refusing one whose parameter names differ.
+ */
+export function runTwin<R extends { missing: string[]; unexpected: string[] } = TwinReport>(
+  python: string, files: Record<string, Map<string, T.Tensor> | Record<string, T.Tensor>>, cfg: object, command = 'unet_check',
+): R {
+  const dir = mkdtempSync(join(tmpdir(), `ldm-${command.replace(/_/g, '-')}-`));
   try {
     for (const [name, map] of Object.entries(files)) writeSafetensors(join(dir, `${name}.safetensors`), map);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
-    const r = spawnSync(python, [join(here, 'torch_bench.py'), 'unet_check', dir], { encoding: 'utf8', maxBuffer: 16 << 20 });
-    if (r.status !== 0) throw new Error(`unet twin check failed: ${r.stderr.trim().split('\n').pop()}`);
-    const res = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as TwinReport;
+    const r = spawnSync(python, [join(here, 'torch_bench.py'), command, dir], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    if (r.status !== 0) throw new Error(`twin check ${command} failed: ${r.stderr.trim().split('\n').pop()}`);
+    const res = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as R;
     if (res.missing.length || res.unexpected.length) {
       throw new Error(`the torch twin has other parameters: missing ${res.missing.slice(0, 5)}, unexpected ${res.unexpected.slice(0, 5)}`);
     }
