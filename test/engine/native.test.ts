@@ -339,6 +339,9 @@ test('native sum over the middle axis', { skip }, () => {
 
 // ---- convolution ----------------------------------------------------------------------------------------
 
+/** Winograd F(4×4, 3×3)'s error, relative to Σ|x|·|w| of each output (the direct path: 2e-6). */
+const WINOGRAD_RTOL = 1e-5;
+
 interface ConvCase { N: number; C: number; H: number; W: number; O: number; kh: number; kw: number; sh: number; sw: number;
   pt: number; pb: number; pl: number; pr: number; bias: boolean }
 
@@ -364,7 +367,7 @@ function convCases(): ConvCase[] {
 }
 
 /** Forward, input and weight (+ bias) gradients of one case against the float64 reference; inputs from seeds `seed`…, returns the next free seed. */
-function checkConv(n: NativeAddon, c: ConvCase, seed: number, what: string): number {
+function checkConv(n: NativeAddon, c: ConvCase, seed: number, what: string, rtol = 2e-6): number {
   const { N, C, H, W, O, kh, kw, sh, sw, pt, pl } = c;
   const OH = Math.floor((H + pt + c.pb - kh) / sh) + 1, OW = Math.floor((W + pl + c.pr - kw) / sw) + 1;
   const g = { N, C, H, W, O, kh, kw, sh, sw, padTop: pt, padLeft: pl, OH, OW };
@@ -377,14 +380,14 @@ function checkConv(n: NativeAddon, c: ConvCase, seed: number, what: string): num
   tsKernels.conv2dForward(g, abs(x), abs(w), b && abs(b), bound);
   const out = new Float32Array(N * O * OH * OW).fill(NaN);
   n.conv2dForward(g, x, w, b, out);
-  close(out, ref, `${what} forward`, 2e-6, 1e-6, bound);
+  close(out, ref, `${what} forward`, rtol, 1e-6, bound);
   // backward input
   const gxRef = new Float64Array(N * C * H * W), gxBound = new Float64Array(N * C * H * W);
   tsKernels.conv2dBackwardInput(g, f64(gy), f64(w), gxRef);
   tsKernels.conv2dBackwardInput(g, abs(gy), abs(w), gxBound);
   const gx = new Float32Array(N * C * H * W).fill(NaN);
   n.conv2dBackwardInput(g, gy, w, gx);
-  close(gx, gxRef, `${what} backward input`, 2e-6, 1e-6, gxBound);
+  close(gx, gxRef, `${what} backward input`, rtol, 1e-6, gxBound);
   // backward weight (+ bias)
   const gwRef = new Float64Array(O * C * kh * kw), gwBound = new Float64Array(O * C * kh * kw);
   const gbRef = new Float64Array(O), gbBound = new Float64Array(O);
@@ -402,6 +405,40 @@ test('native conv2d forward / backward input / backward weight vs the reference'
     let seed = 3000;
     for (const c of convCases()) {
       seed = checkConv(n, c, seed, `conv[${isa}] ${JSON.stringify(c)}`);
+    }
+  });
+});
+
+// Stride-1 3×3 convolutions with at least 16 input and output channels and 32 output tiles (4×4) go through
+// Winograd F(4×4, 3×3): whole rows of vector-width tile groups (the transposing loads and stores), partial
+// tiles at the edges, unpadded and asymmetric padding, many small images, channel counts off the vector width.
+const winogradCases: ConvCase[] = [
+  { N: 1, C: 16, H: 32, W: 32, O: 16, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 1, C: 17, H: 64, W: 64, O: 20, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: false },
+  { N: 2, C: 16, H: 13, W: 21, O: 24, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 3, C: 24, H: 30, W: 18, O: 16, kh: 3, kw: 3, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, bias: true },
+  { N: 1, C: 16, H: 22, W: 26, O: 19, kh: 3, kw: 3, sh: 1, sw: 1, pt: 2, pb: 0, pl: 0, pr: 2, bias: true },
+  { N: 40, C: 16, H: 8, W: 8, O: 16, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+];
+
+test('native conv2d through Winograd F(4×4, 3×3) vs the reference, and not the direct path\'s numbers', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 4000;
+    for (const c of winogradCases) {
+      const what = `winograd conv[${isa}] ${JSON.stringify(c)}`;
+      seed = checkConv(n, c, seed, what, WINOGRAD_RTOL);
+      // The same forward with LDM_WINOGRAD=0 (the direct GEMM) rounds differently: the Winograd path ran.
+      const OH = c.H + c.pt + c.pb - 2, OW = c.W + c.pl + c.pr - 2;
+      const g = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, kh: 3, kw: 3, sh: 1, sw: 1, padTop: c.pt, padLeft: c.pl, OH, OW };
+      const x = rand32(c.N * c.C * c.H * c.W, 1), w = rand32(c.O * c.C * 9, 2);
+      const [wg, direct] = ['1', '0'].map((mode) => {
+        process.env.LDM_WINOGRAD = mode;
+        const out = new Float32Array(c.N * c.O * OH * OW);
+        n.conv2dForward(g, x, w, null, out);
+        return out;
+      });
+      delete process.env.LDM_WINOGRAD;
+      assert.ok(wg.some((v, i) => v !== direct[i]), `${what}: Winograd and direct outputs are identical`);
     }
   });
 });

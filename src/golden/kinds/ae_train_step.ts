@@ -131,11 +131,6 @@ function runCase(c: GoldenCase, model: TrainableAutoencoder, perturb?: Perturbat
   return out;
 }
 
-export const aeTrainStep: GoldenKind = {
-  describe: 'AutoencoderKL + LPIPSWithDiscriminator: generator and discriminator passes with their Adam steps (GAN off, then on)',
-  run: (c) => runCase(c, caseModel(c, AutoencoderKL)),
-};
-
 /** ‖a − b‖ / ‖b‖ in float64 (the runner's measure). */
 function spread(a: T.Tensor, b: T.Tensor): number {
   const x = T.contiguousData(a), y = T.contiguousData(b);
@@ -152,30 +147,42 @@ function spread(a: T.Tensor, b: T.Tensor): number {
 const ROUNDING_NOISE = 1e-5;
 /** How far beyond that noise's own spread an output after the first update may be from the reference. */
 const SPREAD_FACTOR = 4;
+/** The perturbed runs whose largest spread sets the tolerance (one sample of a spread is itself noisy). */
+const SPREAD_SEEDS = [1234, 1235, 1236];
 
 /**
- * The VQ fixture's loss is a mean (KL's is a sum over C·H·W), so its gradients are ~1000× smaller and a few of
- * them sit within Adam's eps (1e-8) of zero, where Adam's first update (±lr whatever the gradient's size) turns
- * rounding noise into different weights; the GAN terms of step 1 amplify that further. Everything computed
- * before the first update is compared at 1e-4. Everything after it is compared against the spread that this
- * kind measures on itself: the same run with the first generator gradients perturbed by ROUNDING_NOISE (relative,
- * seeded); the tolerance is SPREAD_FACTOR × that spread (at least 1e-4). The discriminator's updates after the
- * first step move each weight by ±lr·const whatever its gradient's size (its moments start from the zero
- * gradients of the GAN-off step), so a gradient that flips sign within that spread moves the weight by 2·lr:
- * their after-step values are the reference's gradients stepped by our optimizer from our state (which is the
- * reference's: the discriminator does not change during GAN-off steps), compared at 1e-4.
+ * Both fixtures are chaotic after the first update: a few gradients sit within Adam's eps (1e-8) of zero, where
+ * Adam's first update (±lr whatever the gradient's size) turns rounding noise into different weights, and the GAN
+ * terms of step 1 amplify that further (KL fixture, direct convolutions: step-0 gradients perturbed by 1e-6
+ * relative leave step 1 within 1e-5 of the reference; perturbed by 1e-5 they move step 1's gradients by 1e-2).
+ * The VQ fixture's loss is a mean (KL's is a sum over C·H·W), so its gradients are ~1000× smaller and even
+ * closer to eps. Everything computed before the first update is compared at 1e-4. Everything after it is
+ * compared against the spread that the kind measures on itself: the same run with the first generator gradients
+ * perturbed by ROUNDING_NOISE (relative; SPREAD_SEEDS); the tolerance is SPREAD_FACTOR × the largest spread (at least 1e-4).
+ * The discriminator's updates after the first step move each weight by ±lr·const whatever its gradient's size
+ * (its moments start from the zero gradients of the GAN-off step), so a gradient that flips sign within that
+ * spread moves the weight by 2·lr: their after-step values are the reference's gradients stepped by our optimizer
+ * from our state (which is the reference's: the discriminator does not change during GAN-off steps), compared at
+ * 1e-4.
  */
+function spreadChecked(c: GoldenCase, build: () => TrainableAutoencoder): GoldenOutput[] {
+  const clean = runCase(c, build(), undefined, true);
+  const noisy = SPREAD_SEEDS.map((seed) => new Map(runCase(c, build(), { gen: new T.Generator(seed), rel: ROUNDING_NOISE }).map((o) => [o.name, o.actual])));
+  for (const o of clean) {
+    const beforeUpdate = o.name.startsWith('step0.gen.') && !o.name.startsWith('step0.gen.after_step.');
+    const replayedStep = /^step[1-9]\d*\.disc\.after_step\./.test(o.name);
+    if (beforeUpdate || replayedStep || o.exact) continue;
+    o.tol = Math.max(1e-4, SPREAD_FACTOR * Math.max(...noisy.map((n) => spread(n.get(o.name)!, o.actual))));
+  }
+  return clean;
+}
+
+export const aeTrainStep: GoldenKind = {
+  describe: 'AutoencoderKL + LPIPSWithDiscriminator: generator and discriminator passes with their Adam steps (GAN off, then on)',
+  run: (c) => spreadChecked(c, () => caseModel(c, AutoencoderKL)),
+};
+
 export const vqTrainStep: GoldenKind = {
   describe: 'VQModel + VQLPIPSWithDiscriminator: generator and discriminator passes with their Adam steps (GAN off, then on)',
-  run: (c) => {
-    const clean = runCase(c, caseModel(c, VQModel), undefined, true);
-    const noisy = new Map(runCase(c, caseModel(c, VQModel), { gen: new T.Generator(1234), rel: ROUNDING_NOISE }).map((o) => [o.name, o.actual]));
-    for (const o of clean) {
-      const beforeUpdate = o.name.startsWith('step0.gen.') && !o.name.startsWith('step0.gen.after_step.');
-      const replayedStep = /^step[1-9]\d*\.disc\.after_step\./.test(o.name);
-      if (beforeUpdate || replayedStep || o.exact) continue;
-      o.tol = Math.max(1e-4, SPREAD_FACTOR * spread(noisy.get(o.name)!, o.actual));
-    }
-    return clean;
-  },
+  run: (c) => spreadChecked(c, () => caseModel(c, VQModel)),
 };
