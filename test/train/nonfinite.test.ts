@@ -56,13 +56,14 @@ test('ldm train: a loss that diverges to NaN stops the run naming the step and t
   assert.match(again.message, /the last good checkpoint is step-/);
 });
 
-test('ldm train: weights that overflow to infinity are never written; the message names the tensor', async () => {
-  // Adam moves every weight by about lr per step: 1e39 exceeds float32, so the first update makes them infinite.
+test('ldm train: weights that overflow to infinity or NaN are never written; the message names the tensor', async () => {
+  // Adam moves every weight by about lr per step: 1e39 exceeds float32, so the first update (in float32, as
+  // PyTorch's) makes them infinite, or NaN where the first moment is 0 (∞ · 0).
   const cfg = writeConfig(root, 'overflow', ldmConfig({ steps: 4, lr: 1e39 }));
   const logdir = path.join(root, 'overflow');
   const e = await nonFinite(trainLDM(quiet([], { config: [cfg], logdir, scaleLr: false, ckptEvery: 1 })));
   console.log(`overflowing LDM: ${e.message}`);
-  assert.match(e.message, /\/checkpoints: checkpoint step-000001 not written: [\w.]+ holds -?Infinity at element \d+ of \[[\d, ]+\]( \(\d+ non-finite values\))?; the last complete checkpoint stays as it is/);
+  assert.match(e.message, /\/checkpoints: checkpoint step-000001 not written: [\w.]+ holds (?:NaN|-?Infinity) at element \d+ of \[[\d, ]+\]( \(\d+ non-finite values\))?; the last complete checkpoint stays as it is/);
   assert.match(e.message, /Training stopped at step 1 without writing this state; no checkpoint was written yet/);
   const ck = path.join(runOf(logdir), 'checkpoints');
   assert.deepEqual(readdirSync(ck), []); // not even a temporary folder
