@@ -1,7 +1,8 @@
 // A small fork-join thread pool: numThreads() - 1 worker threads plus the calling thread. Workers spin
 // briefly after a job (kernels are often called back to back) and then sleep on a condition variable.
-// Size: the CPUs this process may run on, or LDM_NUM_THREADS. The pool is never destroyed (its threads
-// are detached), so process exit never waits for it.
+// Size: LDM_NUM_THREADS, or the CPUs this process may run on, shared out among the processes an MPI
+// launcher started on this machine (see detectCpus). The pool is never destroyed (its threads are
+// detached), so process exit never waits for it.
 #include "common.h"
 
 #include <atomic>
@@ -24,16 +25,32 @@
 namespace ldm {
 namespace {
 
+// Ranks an MPI launcher started on this machine (Open MPI, MPICH / Hydra); 1 outside MPI.
+int localRanks() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}) {
+    if (const char* v = std::getenv(name)) {
+      int n = std::atoi(v);
+      if (n > 0) return n;
+    }
+  }
+  return 1;
+}
+
+// The CPUs this process may use. A launcher that binds each rank (an affinity mask smaller than the
+// machine) has already shared the CPUs out; unbound ranks split the machine evenly (at least one thread
+// each), so k ranks on one machine never run more than its CPUs' worth of threads together.
 int detectCpus() {
+  unsigned hw = std::thread::hardware_concurrency();
+  int all = hw > 0 ? (int)hw : 1, n = all;
 #if defined(__linux__)
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) n = CPU_COUNT(&set);
 #endif
-  unsigned n = std::thread::hardware_concurrency();
-  return n > 0 ? (int)n : 1;
+  if (n >= all) {
+    const int ranks = localRanks();
+    if (ranks > 1) n = n / ranks > 0 ? n / ranks : 1;
+  }
+  return n;
 }
 
 // Job protocol. `state` = 2·generation (+1 once the caller has closed the job). A worker joins a job by
