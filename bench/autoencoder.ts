@@ -156,14 +156,18 @@ function keepMasks(B: number, H: number, W: number, gen: T.Generator): T.Tensor[
 }
 
 /**
- * Bounds of the check, against the twin in float64 (the referee) and in float32 (the timed twin). Losses and
- * gradients: float32 rounding (summation orders, conv algorithms); torch's float32 LPIPS backward is the less
- * accurate of the two here (≈ 4e-4 from float64, ours ≈ 2e-6), hence its looser gradient bound. Updates: compared
- * where |g| is clear of the rounding level (see torch_autoencoder.py _compare_pass); Adam's first step is
- * ≈ lr·sign(g), so each sign that a rounding difference flips moves one element by 2·lr.
+ * Bounds of the check, against the twin in float64 (the referee) and in float32 (the timed twin). Logged losses:
+ * float32 rounding. Gradients: rounding too, but the step is full of kinks (LeakyReLU and BatchNorm'd patches in
+ * the discriminator, the hinge, ReLU and max pooling in VGG, |x − x̂|): an activation within rounding of a kink
+ * takes the other branch in one implementation, which changes the gradient by a discrete amount. Which side is hit
+ * depends on the exact state (the same torch build measured 3.5e-4 and 1.6e-6 against its own float64 run on two
+ * nearly identical states), so the gradient bounds allow a few such flips: 1e-3 against float64, 1e-2 between the
+ * two float32 implementations. Updates are compared where |g| is clear of the rounding level (see
+ * torch_autoencoder.py _compare_pass); Adam's first step is ≈ lr·sign(g), so every sign that a flip changes moves
+ * one element by 2·lr, hence the looser update bounds.
  */
 const TOL = {
-  float64: { log: 1e-4, grad: 1e-4, update: 1e-3, bn: 1e-4 },
+  float64: { log: 1e-4, grad: 1e-3, update: 3e-2, bn: 1e-4 },
   float32: { log: 1e-4, grad: 1e-2, update: 1e-1, bn: 1e-4 },
 };
 
