@@ -54,8 +54,26 @@ interface StorageRef {
   elem: string;
   /** Byte length available for this storage. */
   byteLength: number;
-  read(start: number, length: number): Uint8Array;
+  /** The bytes [start, start + length): into `into` (length bytes) when given, else a new array. */
+  read(start: number, length: number, into?: Uint8Array): Uint8Array;
   bigEndian: boolean;
+}
+
+/** Reads byte ranges of an open file (all of each range, or an error naming the file). */
+function fileReader(fd: number, path: string, size: number): (pos: number, len: number, into?: Uint8Array) => Uint8Array {
+  return (pos, len, into) => {
+    if (!Number.isSafeInteger(pos) || !Number.isSafeInteger(len) || pos < 0 || len < 0 || pos + len > size) {
+      throw new CheckpointError(`${path}: byte range [${pos}, ${pos + len}) is outside the file (${size} bytes; truncated?)`);
+    }
+    const b = into ?? new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const n = readSync(fd, b, done, Math.min(len - done, 1 << 30), pos + done);
+      if (n === 0) throw new CheckpointError(`${path}: unexpected end of file at byte ${pos + done} (file has ${size} bytes; truncated?)`);
+      done += n;
+    }
+    return b;
+  };
 }
 
 /** A tensor whose values are still in the file. */
@@ -149,10 +167,28 @@ export class LazyTensor {
     return T.Tensor.fromData(decodeElements(this.rawBytes(), this.storage.elem), [...this.shape]);
   }
 
+  /** Whether readInto can read the file's bytes straight into dst (float32 to float32, contiguous, little-endian). */
+  private readsInPlace(dst: T.Tensor): boolean {
+    if (dst.dtype !== 'float32' || this.storage.elem !== 'F32' || this.storage.bigEndian || this.size === 0) return false;
+    let acc = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      if (this.shape[i] !== 1 && this.strides[i] !== acc) return false;
+      acc *= this.shape[i];
+    }
+    return true;
+  }
+
   /** Copy the values into a contiguous tensor of the same shape (casting to its dtype). */
   readInto(dst: T.Tensor, key = '?'): void {
     if (!dst.isContiguous()) throw new Error(`${this.source}: cannot load ${key} into a non-contiguous tensor`);
     if (dst.size !== this.size) throw new Error(`${this.source}: ${key} has ${this.size} values, destination has ${dst.size}`);
+    if (this.readsInPlace(dst)) {
+      // float32 values stored contiguously, little-endian: straight from the file into the tensor's memory.
+      this.check();
+      const d = dst.data as Float32Array;
+      this.storage.read(this.storageOffset * 4, this.size * 4, new Uint8Array(d.buffer, d.byteOffset + dst.offset * 4, this.size * 4));
+      return;
+    }
     let vals = decodeElements(this.rawBytes(), this.storage.elem);
     if (T.dtypeOf(vals) !== dst.dtype) vals = T.contiguousData(T.cast(T.Tensor.fromData(vals, [vals.length]), dst.dtype));
     (dst.data as Float32Array).set(vals as Float32Array, dst.offset);
@@ -331,7 +367,7 @@ function readTorchZip(path: string, opts: ReadCheckpointOptions): Checkpoint {
       if (typeName !== 'UntypedStorage' && ent.size < byteLength) {
         throw new CheckpointError(`${path}: storage ${entry} has ${ent.size} bytes, expected ${byteLength} (${numel} × ${typeName}; file corrupt?)`);
       }
-      const ref: StorageRef = { key: entry, elem, byteLength: ent.size, bigEndian: bo === 'big', read: (start, length) => zip.readRange(entry, start, length) };
+      const ref: StorageRef = { key: entry, elem, byteLength: ent.size, bigEndian: bo === 'big', read: (start, length, into) => zip.readRange(entry, start, length, into) };
       storages.set(k, ref);
       return ref;
     };
@@ -350,19 +386,7 @@ function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint 
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const readAt = (pos: number, len: number) => {
-      if (!Number.isSafeInteger(pos) || !Number.isSafeInteger(len) || pos < 0 || len < 0 || pos + len > size) {
-        throw new CheckpointError(`${path}: byte range [${pos}, ${pos + len}) is outside the file (${size} bytes; truncated?)`);
-      }
-      const b = new Uint8Array(len);
-      let done = 0;
-      while (done < len) {
-        const n = readSync(fd, b, done, Math.min(len - done, 1 << 30), pos + done);
-        if (n === 0) throw new CheckpointError(`${path}: unexpected end of file at byte ${pos + done} (file has ${size} bytes; truncated?)`);
-        done += n;
-      }
-      return b;
-    };
+    const readAt = fileReader(fd, path, size);
     const resolveGlobal = makeResolver(path, opts);
     const roots = new Map<string, { elem: string; numel: number; offset: number | null }>();
     const persistentLoad = (pid: unknown): StorageRef => {
@@ -387,9 +411,9 @@ function readTorchLegacy(path: string, opts: ReadCheckpointOptions): Checkpoint 
       }
       return {
         key: `${k}${start ? `@${start}` : ''}`, elem, byteLength: len, bigEndian: false,
-        read: (s, l) => {
+        read: (s, l, into) => {
           if (root.offset === null) throw new CheckpointError(`${path}: storage ${k} has no data record (file corrupt?)`);
-          return readAt(root.offset + start + s, l);
+          return readAt(root.offset + start + s, l, into);
         },
       };
     };
@@ -463,20 +487,11 @@ function readSafetensorsLazy(path: string): Checkpoint {
   const fd = openSync(path, 'r');
   try {
     const fileSize = fstatSync(fd).size;
-    const readAt = (pos: number, len: number) => {
-      const b = new Uint8Array(len);
-      let done = 0;
-      while (done < len) {
-        const n = readSync(fd, b, done, Math.min(len - done, 1 << 30), pos + done);
-        if (n === 0) throw new Error(`${path}: unexpected end of file at byte ${pos + done} (truncated?)`);
-        done += n;
-      }
-      return b;
-    };
+    const readAt = fileReader(fd, path, fileSize);
     const { entries, metadata } = parseSafetensorsHeader(readAt, fileSize, path);
     const stateDict = new Map<string, LazyTensor>();
     for (const { name, dtype, shape, begin, end } of entries) {
-      const ref: StorageRef = { key: name, elem: dtype, byteLength: end - begin, bigEndian: false, read: (s, l) => readAt(begin + s, l) };
+      const ref: StorageRef = { key: name, elem: dtype, byteLength: end - begin, bigEndian: false, read: (s, l, into) => readAt(begin + s, l, into) };
       stateDict.set(name, new LazyTensor(shape, T.contiguousStrides(shape), 0, ref, path));
     }
     const int = (k: string) => (metadata[k] !== undefined && /^-?\d+$/.test(metadata[k]) ? Number(metadata[k]) : undefined);

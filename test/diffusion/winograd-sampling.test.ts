@@ -46,7 +46,7 @@ test('50-step DDIM sampling with Winograd convolutions stays within 1e-3 of the 
   const xT = T.keep(T.randn([1, 4, 64, 64], gen));
   const run = (mode: '0' | '1') => withWinograd(mode, () => {
     const r = ddimSample((x, t) => model.forward(x, T.full([x.shape[0]], t)), ac, { xT, steps: 50 });
-    return { x: Float32Array.from(T.contiguousData(r.x)), first: Float32Array.from(T.contiguousData(T.noGrad(() => model.forward(xT, T.full([1], 999))))) };
+    return { x: Float32Array.from(T.contiguousData(r.x) as Float32Array), first: Float32Array.from(T.contiguousData(T.noGrad(() => model.forward(xT, T.full([1], 999)))) as Float32Array) };
   });
   const direct = run('0'), wg = run('1');
   assert.ok(wg.first.some((v, i) => v !== direct.first[i]), 'one UNet forward computed the same bits on both paths: Winograd was not used');

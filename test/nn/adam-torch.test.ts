@@ -19,7 +19,7 @@ const skip = probe.status === 0 || required ? false : `PyTorch not importable by
 
 const N = 10_003, STEPS = 5;
 
-const CASES: { name: string; torch: string; ours: (ps: Parameter[]) => Optimizer }[] = [
+const CASES: { name: string; torch: string; ours: (ps: Parameter[]) => Optimizer<Record<string, number | boolean>> }[] = [
   { name: 'Adam, L2 decay, amsgrad', torch: 'torch.optim.Adam([p], lr=1e-3, weight_decay=0.1, amsgrad=True)',
     ours: (ps) => new Adam(ps, { lr: 1e-3, weight_decay: 0.1, amsgrad: true }) },
   { name: 'AdamW, betas, eps, decay, maximize', torch: 'torch.optim.AdamW([p], lr=2e-2, betas=(0.5, 0.95), eps=1e-6, weight_decay=0.3, maximize=True)',
@@ -45,8 +45,8 @@ test('Adam / AdamW float32 steps equal PyTorch\'s bit for bit (native and TypeSc
   const dir = mkdtempSync(path.join(tmpdir(), 'ldm-adam-'));
   try {
     const gen = new T.Generator(17);
-    const w0 = Float32Array.from(T.contiguousData(T.randn([N], gen)));
-    const grads = Array.from({ length: STEPS }, (_, s) => Float32Array.from(T.contiguousData(T.mul(T.randn([N], gen), 10 ** (s - 3)))));
+    const w0 = Float32Array.from(T.contiguousData(T.randn([N], gen)) as Float32Array);
+    const grads = Array.from({ length: STEPS }, (_, s) => Float32Array.from(T.contiguousData(T.mul(T.randn([N], gen), 10 ** (s - 3))) as Float32Array));
     writeFileSync(path.join(dir, 'w.bin'), w0);
     writeFileSync(path.join(dir, 'g.bin'), Buffer.concat(grads.map((g) => Buffer.from(g.buffer))));
     const r = spawnSync(python, ['-c', SCRIPT, dir, String(N), String(STEPS), ...CASES.map((c) => c.torch)], { encoding: 'utf8' });
@@ -64,7 +64,7 @@ test('Adam / AdamW float32 steps equal PyTorch\'s bit for bit (native and TypeSc
             p.grad = T.keep(T.tensor(g.slice(), [N]));
             opt.step();
           }
-          const ours = new Int32Array(Float32Array.from(T.contiguousData(p)).buffer);
+          const ours = new Int32Array(Float32Array.from(T.contiguousData(p) as Float32Array).buffer);
           const ref = new Int32Array(new Float32Array(readFileSync(path.join(dir, `out${k}.bin`)).buffer.slice(0)).buffer);
           let differ = 0, first = -1;
           for (let i = 0; i < N; i++) if (ours[i] !== ref[i]) differ++, first = first < 0 ? i : first;
