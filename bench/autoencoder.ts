@@ -35,7 +35,7 @@ import { LPIPSWithDiscriminator } from '../src/models/losses/index.js';
 import { Conv2d, init } from '../src/nn/index.js';
 import { autoencoderTrainStep, createAutoencoderOptimizers, type AutoencoderOptimizers } from '../src/train/autoencoder-step.js';
 import type { BenchCase } from './run.js';
-import { countFlops, runTwin } from './unet.js';
+import { caseSelection, countFlops, runTwin } from './unet.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CONFIGS = join(here, '..', 'configs');
@@ -236,9 +236,7 @@ function checkTwins(python: string): void {
 
 /** The autoencoder cases selected by --only (all when absent); runs the twin checks first with --check-ae. */
 export async function autoencoderCases(): Promise<BenchCase[]> {
-  const i = process.argv.indexOf('--only');
-  const only = i >= 0 ? process.argv[i + 1].split(',') : null;
-  const python = process.argv.includes('--python') ? process.argv[process.argv.indexOf('--python') + 1] : '/usr/bin/python3';
+  const { only, python } = caseSelection();
   if (process.argv.includes('--check-ae')) checkTwins(python);
   const cases = [
     aeCase('mnist_ae_train', 'MNIST AutoencoderKL train step', mnistSetting, ['mnist_ae_train']),

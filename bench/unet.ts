@@ -320,11 +320,15 @@ function mnistLdmCase(): BenchCase {
   return c;
 }
 
+/** The command line's --only case names (null: all) and --python interpreter, for the case lists. */
+export function caseSelection(): { only: string[] | null; python: string } {
+  const i = process.argv.indexOf('--only'), p = process.argv.indexOf('--python');
+  return { only: i >= 0 ? process.argv[i + 1].split(',') : null, python: p >= 0 ? process.argv[p + 1] : '/usr/bin/python3' };
+}
+
 /** The UNet cases selected by --only (all when absent); runs the twin checks first with --check-unet. */
 export async function unetCases(): Promise<BenchCase[]> {
-  const i = process.argv.indexOf('--only');
-  const only = i >= 0 ? process.argv[i + 1].split(',') : null;
-  const python = process.argv.includes('--python') ? process.argv[process.argv.indexOf('--python') + 1] : '/usr/bin/python3';
+  const { only, python } = caseSelection();
   if (process.argv.includes('--check-unet')) checkTwins(python);
   const cases = [
     forwardCase('unet_fwd', 'UNet forward, celebahq-ldm-vq-4 config (%M M params), 1×3×64×64', UNET_CONFIG, false),

@@ -130,12 +130,7 @@ export class LazyTensor {
     const lo = this.storageOffset;
     let hi = this.storageOffset;
     for (let i = 0; i < this.shape.length; i++) hi += (this.shape[i] - 1) * this.strides[i];
-    let contiguous = true;
-    let acc = 1;
-    for (let i = this.shape.length - 1; i >= 0; i--) {
-      if (this.shape[i] !== 1 && this.strides[i] !== acc) contiguous = false;
-      acc *= this.shape[i];
-    }
+    const contiguous = this.isContiguous();
     const span = this.storage.read(lo * w, (hi - lo + 1) * w);
     let out: Uint8Array;
     if (contiguous) out = span.byteLength === n * w ? span : span.slice(0, n * w);
@@ -169,7 +164,11 @@ export class LazyTensor {
 
   /** Whether readInto can read the file's bytes straight into dst (float32 to float32, contiguous, little-endian). */
   private readsInPlace(dst: T.Tensor): boolean {
-    if (dst.dtype !== 'float32' || this.storage.elem !== 'F32' || this.storage.bigEndian || this.size === 0) return false;
+    return dst.dtype === 'float32' && this.storage.elem === 'F32' && !this.storage.bigEndian && this.size > 0 && this.isContiguous();
+  }
+
+  /** Whether the elements lie one after another in the storage, in row-major order. */
+  private isContiguous(): boolean {
     let acc = 1;
     for (let i = this.shape.length - 1; i >= 0; i--) {
       if (this.shape[i] !== 1 && this.strides[i] !== acc) return false;
