@@ -410,7 +410,7 @@ test('native conv2d forward / backward input / backward weight vs the reference'
 });
 
 // Stride-1 3×3 convolutions with 64 tiles (4×4) or more and enough channels (native/winograd.inc) go through
-// Winograd F(4×4, 3×3): whole rows of vector-width tile groups (the transposing loads and stores), partial
+// Winograd F(4×4, 3×3): rows of tiles that are whole vector chunks (the transposing loads and stores), partial
 // tiles at the edges, unpadded and asymmetric padding, many small images, channel counts off the vector width.
 const winogradCases: ConvCase[] = [
   { N: 1, C: 64, H: 64, W: 64, O: 64, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
@@ -418,6 +418,9 @@ const winogradCases: ConvCase[] = [
   { N: 1, C: 129, H: 34, W: 34, O: 128, kh: 3, kw: 3, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, bias: true },
   { N: 1, C: 128, H: 30, W: 30, O: 129, kh: 3, kw: 3, sh: 1, sw: 1, pt: 2, pb: 0, pl: 0, pr: 2, bias: true },
   { N: 16, C: 128, H: 8, W: 8, O: 128, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  // rows of 4 and 8 tiles (one vector group spans 4 or 2 tile rows), with a partial last group (68 and 72 tiles)
+  { N: 1, C: 128, H: 68, W: 16, O: 128, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 1, C: 128, H: 36, W: 32, O: 64, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: false },
 ];
 
 test('native conv2d through Winograd F(4×4, 3×3) vs the reference, and not the direct path\'s numbers', { skip }, () => {
