@@ -15,7 +15,6 @@ import path from 'node:path';
 import * as T from '../engine/index.js';
 import { Adam, Conv2d, Layer, Linear } from '../nn/index.js';
 import { readSafetensors, writeFileAtomic, writeSafetensors } from '../io/safetensors.js';
-import { maxPool2x2 } from './pool.js';
 import { valuesOf, type FeatureNet } from './feature-net.js';
 
 export const CLASSIFIER_SIZE = 32;
@@ -50,8 +49,8 @@ export class MnistClassifier extends Layer {
       throw new RangeError(`MNIST classifier: expected images [B, 1 or 3, 32, 32] in [-1, 1], got [${x.shape}]`);
     }
     if (x.shape[1] === 3) x = T.mean(x, 1, true);
-    let h = maxPool2x2(T.relu(this.conv1.forward(x)));
-    h = maxPool2x2(T.relu(this.conv2.forward(h)));
+    let h = T.maxPool2x2(T.relu(this.conv1.forward(x)));
+    h = T.maxPool2x2(T.relu(this.conv2.forward(h)));
     return T.relu(this.fc1.forward(T.reshape(h, [h.shape[0], -1])));
   }
   forward(x: T.Tensor): T.Tensor {

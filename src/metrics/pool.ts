@@ -50,39 +50,3 @@ export function maxPool2d(x: T.Tensor, kernel: number, stride = kernel, padding 
 export function avgPool2dExcludePad(x: T.Tensor, kernel: number, stride = kernel, padding = 0): T.Tensor {
   return pool(x, kernel, stride, padding, 'avgPool2d', false);
 }
-
-/**
- * 2×2 max pooling, stride 2, with a gradient (to the first maximum of each window, as PyTorch's
- * max_pool2d routes it). Odd trailing rows/columns are dropped. Used by the small classifier.
- */
-export function maxPool2x2(x: T.Tensor): T.Tensor {
-  if (x.ndim !== 4) throw new RangeError(`maxPool2x2: input must be [N, C, H, W], got [${x.shape}]`);
-  const [N, C, H, W] = x.shape;
-  const OH = Math.floor(H / 2), OW = Math.floor(W / 2);
-  if (OH < 1 || OW < 1) throw new RangeError(`maxPool2x2: input [${x.shape}] is smaller than the 2×2 window`);
-  const src = T.contiguousData(x) as Float32Array;
-  const out = new Float32Array(N * C * OH * OW);
-  const arg = new Int32Array(out.length);
-  for (let c = 0; c < N * C; c++) {
-    const base = c * H * W;
-    for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++) {
-        const p = base + 2 * oy * W + 2 * ox;
-        let best = p;
-        if (src[p + 1] > src[best]) best = p + 1;
-        if (src[p + W] > src[best]) best = p + W;
-        if (src[p + W + 1] > src[best]) best = p + W + 1;
-        const o = (c * OH + oy) * OW + ox;
-        out[o] = src[best];
-        arg[o] = best;
-      }
-    }
-  }
-  const y = T.tensor(out, [N, C, OH, OW], x.dtype);
-  return T.record(y, 'maxPool2x2', [x], (g) => {
-    const gd = T.contiguousData(g) as Float32Array;
-    const gx = new Float32Array(x.size);
-    for (let o = 0; o < arg.length; o++) gx[arg[o]] += gd[o];
-    return [T.tensor(gx, x.shape, x.dtype)];
-  });
-}

@@ -101,6 +101,11 @@ test('resampling: known values', () => {
   // 2×2 windows, floor: rows 0-1 and 2-3, cols 0-1 and 2-3.
   assert.deepEqual(T.avgPool2d(p).toArray(), [3, 5, 13, 15]);
   assert.deepEqual(T.avgPool2d(p, 3, 2).toArray(), [6, 8, 16, 18]);
+  // max_pool2d(2, 2): the last row and column of a 5×5 dropped; a NaN in a window wins it.
+  assert.deepEqual(T.maxPool2x2(p).toArray(), [6, 8, 16, 18]);
+  const withNaN = T.maxPool2x2(T.tensor([[[[1, NaN, 7, 2], [9, 3, 4, 1]]]])).toArray();
+  assert.ok(Number.isNaN(withNaN[0]) && withNaN[1] === 7, `[${withNaN}]`);
+  assert.throws(() => T.maxPool2x2(T.zeros([1, 1, 1, 4])), /maxPool2x2: input \[1, 1, 1, 4\] is smaller than the 2×2 window/);
   // F.interpolate(x, size=(3, 3), mode='bilinear', align_corners=False): source rows/cols 0, 0.5, 1 (clamped).
   assert.deepEqual(T.interpolateBilinear(x, [3, 3]).toArray(), [1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4]);
   // size=(1, 4) of a 1×2 row: sources -0.25→0, 0.25, 0.75, 1.25→1 → [1, 1.25, 1.75, 2].
@@ -122,6 +127,8 @@ test('resampling: gradients match finite differences', () => {
   gradcheck('upsampleNearest non-contiguous', (t) => T.upsampleNearest(t), [T.transpose(rnd([2, 2, 5, 3], 82))]);
   gradcheck('avgPool2d 2', (t) => T.avgPool2d(t), [rnd([2, 2, 5, 5], 83)]);
   gradcheck('avgPool2d 3/2', (t) => T.avgPool2d(t, 3, 2), [rnd([1, 2, 7, 6], 84)]);
+  gradcheck('maxPool2x2 odd sizes', (t) => T.maxPool2x2(t), [rnd([2, 3, 5, 7], 86)]);
+  gradcheck('maxPool2x2 non-contiguous', (t) => T.maxPool2x2(t), [T.transpose(rnd([1, 2, 6, 4], 87))]);
   gradcheck('bilinear up', (t) => T.interpolateBilinear(t, [5, 7]), [x]);
   gradcheck('bilinear down', (t) => T.interpolateBilinear(t, [2, 2]), [x]);
   gradcheck('bilinear scale factor', (t) => T.interpolateBilinear(t, [1, 2], 0.5), [x]);

@@ -7,11 +7,10 @@ import path from 'node:path';
 import * as T from '../../src/engine/index.js';
 import { accuracy, crossEntropy, loadClassifier, MnistFeatureNet, saveClassifier, trainClassifier, CLASSIFIER_INFO } from '../../src/metrics/mnist-classifier.js';
 import { ensureMnistClassifier, mnistSplit } from '../../src/metrics/mnist.js';
-import { maxPool2x2 } from '../../src/metrics/pool.js';
 
 test('maxPool2x2 routes the gradient to the first maximum; cross-entropy matches −log softmax', () => {
   const a = T.requireGrad(T.tensor([1, 3, 2, 0, 3, 1, 5, 5, 0, 0, 4, 4, 9, 8, 7, 6], [1, 1, 4, 4]));
-  const y = maxPool2x2(a);
+  const y = T.maxPool2x2(a);
   assert.deepEqual(y.toArray(), [3, 5, 9, 7]);
   T.sum(T.mul(y, T.tensor([1, 2, 3, 4], [1, 1, 2, 2]))).backward();
   assert.deepEqual(a.grad!.toArray(), [0, 1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0]);

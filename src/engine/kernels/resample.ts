@@ -1,4 +1,5 @@
-// Reference resampling kernels: nearest upsampling by an integer factor, average pooling (no padding) and
+// Reference resampling kernels: nearest upsampling by an integer factor, average pooling (no padding), 2×2 max
+// pooling and
 // bilinear interpolation (align_corners = false, PyTorch's source-index formula).
 //
 // Layouts: every image tensor is viewed as contiguous planes [NC, H, W] (NC = batch × channels), the
@@ -93,6 +94,41 @@ export const tsResample = {
   },
 
   /** gx[p, h, w] = Σ over windows containing (h, w) of gy[p, oh, ow] / k²; gy [NC, OH, OW], gx [NC, H, W]. */
+  /**
+   * 2×2 max pooling, stride 2: out[p, oh, ow] = max of x[p, 2oh…2oh+1, 2ow…2ow+1], and arg = the winner's index
+   * in its plane, the first in row-major order (a NaN wins, as in PyTorch's max_pool2d).
+   */
+  maxPool2x2Forward(x: FloatArray, NC: number, H: number, W: number, OH: number, OW: number, out: FloatArray, arg: Int32Array): void {
+    for (let p = 0; p < NC; p++) {
+      const base = p * H * W;
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          const i0 = 2 * oh * W + 2 * ow;
+          let best = i0, v = x[base + i0];
+          for (let k = 1; k < 4 && v === v; k++) {
+            const i = i0 + (k & 1) + (k >> 1) * W, u = x[base + i];
+            if (u > v || u !== u) {
+              best = i;
+              v = u;
+            }
+          }
+          const o = (p * OH + oh) * OW + ow;
+          out[o] = v;
+          arg[o] = best;
+        }
+      }
+    }
+  },
+
+  /** gx = 0 except gx[p, arg[p, o]] += gy[p, o] (the forward's winners). */
+  maxPool2x2Backward(gy: FloatArray, arg: Int32Array, NC: number, H: number, W: number, OH: number, OW: number, gx: FloatArray): void {
+    gx.fill(0);
+    const P = OH * OW, HW = H * W;
+    for (let p = 0; p < NC; p++) {
+      for (let o = 0; o < P; o++) gx[p * HW + arg[p * P + o]] += gy[p * P + o];
+    }
+  },
+
   avgPool2dBackward(gy: FloatArray, NC: number, H: number, W: number, k: number, stride: number, OH: number, OW: number, gx: FloatArray): void {
     gx.fill(0);
     const inv = 1 / (k * k);

@@ -33,13 +33,7 @@ export class ScalingLayer extends Layer {
 /** 2×2 max pooling, stride 2 (MaxPool2d(2, 2); odd trailing rows/columns are dropped). */
 export class MaxPool2x2 extends Layer {
   forward(x: T.Tensor): T.Tensor {
-    const [B, C, H, W] = x.shape;
-    const h = Math.floor(H / 2), w = Math.floor(W / 2);
-    let t = x;
-    if (H !== 2 * h) t = T.slice(t, 2, 0, 2 * h);
-    if (W !== 2 * w) t = T.slice(t, 3, 0, 2 * w);
-    const r = T.reshape(T.contiguous(t), [B, C, h, 2, w, 2]);
-    return T.max(T.max(r, 5).values, 3).values;
+    return T.maxPool2x2(x);
   }
 }
 

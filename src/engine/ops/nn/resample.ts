@@ -1,4 +1,4 @@
-// Resampling of [N, C, H, W] images: nearest upsampling by an integer factor, average pooling and
+// Resampling of [N, C, H, W] images: nearest upsampling by an integer factor, average and 2×2 max pooling and
 // bilinear interpolation (align_corners = false).
 
 import { record } from '../../autograd.js';
@@ -39,6 +39,24 @@ export function avgPool2d(x: Tensor, kernel = 2, stride = kernel): Tensor {
   return record(out, 'avgPool2d', [x], (g) => {
     const gx = Tensor.empty(x.shape, x.dtype);
     K.avgPool2dBackward(dense(g), N * C, H, W, k, s, OH, OW, gx.data as FloatArray);
+    return [gx];
+  });
+}
+
+/**
+ * F.max_pool2d(x, 2, 2) (nn.MaxPool2d(2, 2)): [N, C, H, W] → [N, C, ⌊H/2⌋, ⌊W/2⌋], odd trailing rows and
+ * columns dropped. The gradient goes to each window's first maximum (a NaN wins), as PyTorch routes it.
+ */
+export function maxPool2x2(x: Tensor): Tensor {
+  const [N, C, H, W] = image('maxPool2x2', x);
+  const OH = Math.floor(H / 2), OW = Math.floor(W / 2);
+  if (OH < 1 || OW < 1) throw new RangeError(`maxPool2x2: input ${fmt(x.shape)} is smaller than the 2×2 window`);
+  const out = Tensor.empty([N, C, OH, OW], x.dtype);
+  const arg = new Int32Array(N * C * OH * OW);
+  K.maxPool2x2Forward(dense(x), N * C, H, W, OH, OW, out.data as FloatArray, arg);
+  return record(out, 'maxPool2x2', [x], (g) => {
+    const gx = Tensor.empty(x.shape, x.dtype);
+    K.maxPool2x2Backward(dense(g), arg, N * C, H, W, OH, OW, gx.data as FloatArray);
     return [gx];
   });
 }
