@@ -102,19 +102,18 @@ export const tsResample = {
     for (let p = 0; p < NC; p++) {
       const base = p * H * W;
       for (let oh = 0; oh < OH; oh++) {
+        const o0 = (p * OH + oh) * OW;
         for (let ow = 0; ow < OW; ow++) {
-          const i0 = 2 * oh * W + 2 * ow;
-          let best = i0, v = x[base + i0];
-          for (let k = 1; k < 4 && v === v; k++) {
-            const i = i0 + (k & 1) + (k >> 1) * W, u = x[base + i];
-            if (u > v || u !== u) {
-              best = i;
-              v = u;
-            }
+          const i0 = 2 * oh * W + 2 * ow, r = base + i0;
+          const b = x[r + 1], c = x[r + W], d = x[r + W + 1];
+          let best = i0, v = x[r];
+          if (v === v) {
+            if (b > v || b !== b) (v = b), (best = i0 + 1);
+            if (v === v && (c > v || c !== c)) (v = c), (best = i0 + W);
+            if (v === v && (d > v || d !== d)) (v = d), (best = i0 + W + 1);
           }
-          const o = (p * OH + oh) * OW + ow;
-          out[o] = v;
-          arg[o] = best;
+          out[o0 + ow] = v;
+          arg[o0 + ow] = best;
         }
       }
     }
