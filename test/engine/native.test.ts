@@ -479,6 +479,57 @@ test('native conv2d on batches of small images (several images per GEMM) vs the 
   }
 });
 
+// Stride-1 convolutions with few output channels read their column matrix in place from a copy of the images
+// that shares its zero padding between rows and images (native/conv_shifted.inc). Forced on here
+// (LDM_SHIFTED=1) for every stride-1 case: asymmetric and zero padding, padding wider than the other side,
+// kernels of 2–4 taps, images of one pixel, one row or one column, panels that straddle rows and images,
+// 1 and all threads (tasks split the columns).
+const shiftedCases: ConvCase[] = [
+  { N: 32, C: 32, H: 32, W: 32, O: 8, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 5, C: 7, H: 8, W: 8, O: 13, kh: 4, kw: 4, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 3, C: 5, H: 7, W: 9, O: 3, kh: 4, kw: 4, sh: 1, sw: 1, pt: 2, pb: 1, pl: 2, pr: 1, bias: false },
+  { N: 4, C: 3, H: 6, W: 11, O: 20, kh: 2, kw: 3, sh: 1, sw: 1, pt: 2, pb: 0, pl: 0, pr: 2, bias: true },
+  { N: 2, C: 4, H: 9, W: 10, O: 1, kh: 3, kw: 3, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, bias: true },
+  { N: 7, C: 2, H: 1, W: 17, O: 5, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 6, C: 3, H: 13, W: 1, O: 2, kh: 3, kw: 1, sh: 1, sw: 1, pt: 1, pb: 1, pl: 0, pr: 0, bias: false },
+  { N: 1, C: 1, H: 40, W: 37, O: 7, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+];
+
+test('native conv2d through the shifted GEMM vs the reference, 1 and all threads; it runs for few output channels', { skip }, () => {
+  const threads = nativeAddon().info().threads;
+  const stride1 = [...convCases(), ...smallSpatialCases, ...shiftedCases].filter((c) => c.sh === 1 && c.sw === 1 && c.kh * c.kw > 1);
+  try {
+    process.env.LDM_SHIFTED = '1';
+    for (const t of [...new Set([1, threads])]) {
+      nativeAddon().setThreads(t);
+      eachIsa((n, isa) => {
+        let seed = 5000;
+        for (const c of stride1) seed = checkConv(n, c, seed, `shifted conv[${isa}, ${t} thread(s)] ${JSON.stringify(c)}`);
+      });
+    }
+    // The shifted GEMM adds the bias after the products, the packed one before them: with the default rule
+    // (LDM_SHIFTED unset) an 8-channel output rounds as the forced path does and unlike LDM_SHIFTED=0.
+    const c = shiftedCases[0];
+    const g = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, kh: 3, kw: 3, sh: 1, sw: 1, padTop: 1, padLeft: 1, OH: c.H, OW: c.W };
+    const x = rand32(c.N * c.C * c.H * c.W, 1), w = rand32(c.O * c.C * 9, 2), b = rand32(c.O, 3);
+    eachIsa((n, isa) => {
+      const [forced, auto, packed] = ['1', '', '0'].map((mode) => {
+        if (mode) process.env.LDM_SHIFTED = mode;
+        else delete process.env.LDM_SHIFTED;
+        const out = new Float32Array(c.N * c.O * c.H * c.W);
+        n.conv2dForward(g, x, w, b, out);
+        return out;
+      });
+      assert.deepEqual(auto, forced, `${isa}: the default rule takes the shifted GEMM for O = 8 at 32×32`);
+      assert.ok(packed.some((v, i) => v !== forced[i]), `${isa}: LDM_SHIFTED=0 gives the packed GEMM's rounding`);
+    });
+  } finally {
+    delete process.env.LDM_SHIFTED;
+    nativeAddon().setThreads(threads);
+  }
+});
+
+
 // ---- normalisation and softmax ----------------------------------------------------------------------------
 
 test('native group norm (± SiLU, ± affine) forward and backward', { skip }, () => {
