@@ -462,21 +462,26 @@ const smallSpatialCases: ConvCase[] = [
   { N: 9, C: 2, H: 16, W: 16, O: 3, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
 ];
 
-test('native conv2d on batches of small images (several images per GEMM) vs the reference, 1 and all threads', { skip }, () => {
+/** body(t) with the pool at 1 thread and at all of them (restored after). */
+function eachThreadCount(body: (t: number) => void): void {
   const threads = nativeAddon().info().threads;
   try {
     for (const t of [...new Set([1, threads])]) {
       nativeAddon().setThreads(t);
-      eachIsa((n, isa) => {
-        let seed = 3500;
-        for (const c of smallSpatialCases) {
-          seed = checkConv(n, c, seed, `conv[${isa}, ${t} thread(s)] ${JSON.stringify(c)}`);
-        }
-      });
+      body(t);
     }
   } finally {
     nativeAddon().setThreads(threads);
   }
+}
+
+test('native conv2d on batches of small images (several images per GEMM) vs the reference, 1 and all threads', { skip }, () => {
+  eachThreadCount((t) => eachIsa((n, isa) => {
+    let seed = 3500;
+    for (const c of smallSpatialCases) {
+      seed = checkConv(n, c, seed, `conv[${isa}, ${t} thread(s)] ${JSON.stringify(c)}`);
+    }
+  }));
 });
 
 // Stride-1 convolutions with few output channels read their column matrix in place from a copy of the images
@@ -496,17 +501,13 @@ const shiftedCases: ConvCase[] = [
 ];
 
 test('native conv2d through the shifted GEMM vs the reference, 1 and all threads; it runs for few output channels', { skip }, () => {
-  const threads = nativeAddon().info().threads;
   const stride1 = [...convCases(), ...smallSpatialCases, ...shiftedCases].filter((c) => c.sh === 1 && c.sw === 1 && c.kh * c.kw > 1);
   try {
     process.env.LDM_SHIFTED = '1';
     let seed = 5000;
-    for (const t of [...new Set([1, threads])]) {
-      nativeAddon().setThreads(t);
-      eachIsa((n, isa) => {
-        for (const c of stride1) seed = checkConv(n, c, seed, `shifted conv[${isa}, ${t} thread(s)] ${JSON.stringify(c)}`);
-      });
-    }
+    eachThreadCount((t) => eachIsa((n, isa) => {
+      for (const c of stride1) seed = checkConv(n, c, seed, `shifted conv[${isa}, ${t} thread(s)] ${JSON.stringify(c)}`);
+    }));
     // Images whose layout would pass the size cap (4M floats) are convolved in bands of rows.
     seed = checkConv(nativeAddon(), { N: 1, C: 64, H: 262, W: 250, O: 3, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
       seed, 'shifted conv in bands of rows');
@@ -528,7 +529,6 @@ test('native conv2d through the shifted GEMM vs the reference, 1 and all threads
     });
   } finally {
     delete process.env.LDM_SHIFTED;
-    nativeAddon().setThreads(threads);
   }
 });
 
