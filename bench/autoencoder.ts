@@ -26,7 +26,6 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as T from '../src/engine/index.js';
-import { K } from '../src/engine/kernels/index.js';
 import { nativeAddon, nativeAvailable } from '../src/engine/kernels/native.js';
 import { modelNode, readYaml } from '../src/io/config.js';
 import { instantiate } from '../src/loader/targets.js';
@@ -34,6 +33,7 @@ import { AutoencoderKL } from '../src/models/autoencoder/index.js';
 import { LPIPSWithDiscriminator } from '../src/models/losses/index.js';
 import { Conv2d, init } from '../src/nn/index.js';
 import { autoencoderTrainStep, createAutoencoderOptimizers, type AutoencoderOptimizers } from '../src/train/autoencoder-step.js';
+import { profileKernels } from './profile.js';
 import type { BenchCase } from './run.js';
 import { caseSelection, countFlops, runTwin } from './unet.js';
 
@@ -245,67 +245,6 @@ export async function autoencoderCases(): Promise<BenchCase[]> {
   return cases.filter((c) => !only || only.includes(c.name));
 }
 
-// ---- profile ---------------------------------------------------------------------------------------------------
-
-/**
- * Wall time per kernel over `steps` steps of a case (after one warm-up step): every entry of the kernel table is
- * wrapped with a timer (a kernel called from inside another is counted in the outer one); the rest of the step is
- * the engine outside the kernels (op dispatch, autograd, allocation, GC). Conv kernels are split by geometry.
- */
-function profileRun(name: string, steps: number): void {
-  const r = buildAe(name === 'ae_lpips_train' ? lpipsSetting() : mnistSetting(), 5);
-  const step = (k: number) => T.tidy(() => {
-    autoencoderTrainStep(r.model, r.x, r.s.globalStep + k, { optimizers: r.optimizers, gen: r.gen });
-  });
-  step(0);
-  const saved = { ...K } as Record<string, unknown>;
-  const times = new Map<string, { ms: number; calls: number }>();
-  let depth = 0;
-  const table = K as unknown as Record<string, unknown>;
-  for (const [kname, fn] of Object.entries(saved)) {
-    if (typeof fn !== 'function') continue;
-    table[kname] = function (this: unknown, ...args: unknown[]) {
-      if (depth > 0) return (fn as (...a: unknown[]) => unknown).apply(this, args);
-      depth++;
-      const t0 = performance.now();
-      try {
-        return (fn as (...a: unknown[]) => unknown).apply(this, args);
-      } finally {
-        depth--;
-        const g = kname.startsWith('conv2d') ? args[0] as { N: number; C: number; O: number; H: number; W: number; kh: number; sh: number } : null;
-        let key = g ? `${kname} ${g.C}→${g.O} ${g.kh}×${g.kh}${g.sh > 1 ? '/2' : ''} @${g.H}×${g.W} (N ${g.N})` : kname;
-        if (kname === 'binary') {
-          const [op, a, b, , shape] = args as [string, { strides: number[] }, { strides: number[] }, unknown, number[]];
-          key = `binary ${op} [${shape}]${[...a.strides, ...b.strides].includes(0) ? ' broadcast' : ''}`;
-        }
-        const e = times.get(key) ?? { ms: 0, calls: 0 };
-        e.ms += performance.now() - t0;
-        e.calls++;
-        times.set(key, e);
-      }
-    };
-  }
-  const t0 = performance.now();
-  try {
-    for (let k = 1; k <= steps; k++) step(k);
-  } finally {
-    Object.assign(K, saved);
-  }
-  const total = (performance.now() - t0) / steps;
-  const rows = [...times].map(([k, v]) => ({ k, ms: v.ms / steps, calls: v.calls / steps })).sort((a, b) => b.ms - a.ms);
-  const inKernels = rows.reduce((a, b) => a + b.ms, 0);
-  const byKernel = new Map<string, number>();
-  for (const x of rows) byKernel.set(x.k.split(' ')[0], (byKernel.get(x.k.split(' ')[0]) ?? 0) + x.ms);
-  console.log(`${name}: ${total.toFixed(0)} ms per step (${steps} steps, ${T.backendName()} backend); kernels ${inKernels.toFixed(0)} ms, outside the kernels ${(total - inKernels).toFixed(0)} ms`);
-  console.log('per kernel: ' + [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${k} ${v.toFixed(0)} ms (${((100 * v) / total).toFixed(0)} %)`).join(', '));
-  const line = (x: { k: string; ms: number; calls: number }) => `  ${x.ms.toFixed(1).padStart(7)} ms  ${((100 * x.ms) / total).toFixed(1).padStart(5)} %  ${x.calls.toFixed(0).padStart(4)}×  ${x.k}`;
-  for (const x of rows.slice(0, 25)) console.log(line(x));
-  const bin = rows.filter((x) => x.k.startsWith('binary'));
-  const broadcast = bin.filter((x) => x.k.endsWith('broadcast')).reduce((a, b) => a + b.ms, 0);
-  console.log(`elementwise binary ops: ${bin.reduce((a, b) => a + b.ms, 0).toFixed(0)} ms over ${bin.length} op/shape pairs, ${broadcast.toFixed(0)} ms of it with a broadcast operand; the largest:`);
-  for (const x of bin.slice(0, 8)) console.log(line(x));
-}
-
 // ---- memory ----------------------------------------------------------------------------------------------------
 
 /** Runs `steps` mnist_ae_train steps; prints the RSS every 20 steps and at the end. */
@@ -332,5 +271,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     nativeAddon().setThreads(Number(process.argv[process.argv.indexOf('--threads') + 1]));
   }
   if (k >= 0) memoryRun(Number(process.argv[k + 1] ?? 200) || 200);
-  else profileRun(process.argv[p + 1] ?? 'mnist_ae_train', Number(process.argv[p + 2] ?? 5) || 5);
+  else {
+    const name = process.argv[p + 1] ?? 'mnist_ae_train';
+    const r = buildAe(name === 'ae_lpips_train' ? lpipsSetting() : mnistSetting(), 5);
+    profileKernels(name, Number(process.argv[p + 2] ?? 5) || 5, (k) => T.tidy(() => {
+      autoencoderTrainStep(r.model, r.x, r.s.globalStep + k, { optimizers: r.optimizers, gen: r.gen });
+    }));
+  }
 }

@@ -12,6 +12,8 @@
 // Options: --threads N (default: the native pool's size), --reps N (at least 10; fast cases run more, up to
 //          200, for ~0.4 s of timing), --warmup N (3, likewise scaled), --only a,b,
 //          --no-torch, --no-ort, --python PATH (/usr/bin/python3), --record (write bench/RESULTS.md),
+//          --interleave (alternate single runs of ours and of each torch twin instead of timing them one after
+//          the other: steadier ratios on a machine whose load drifts; bench/torch_server.ts),
 //          --check-unet / --check-ae (first check the UNet / autoencoder twins numerically: bench/unet.ts,
 //          bench/autoencoder.ts).
 // LDM_BACKEND=ts benchmarks the TypeScript kernels instead (slow: use --only and small --reps).
@@ -28,6 +30,7 @@ import { Adam, Conv2d, GroupNorm, Layer } from '../src/nn/index.js';
 import { ORT_VERSION, runOrt } from './ort.js';
 import { formatPeaks, measurePeaks, type Peaks } from './peak.js';
 import { autoencoderCases } from './autoencoder.js';
+import { TorchServer } from './torch_server.js';
 import { unetCases } from './unet.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -48,6 +51,7 @@ const only = opt('only')?.split(',');
 const python = opt('python') ?? '/usr/bin/python3';
 const withTorch = !flag('no-torch');
 const withOrt = !flag('no-ort');
+const interleave = flag('interleave');
 
 // ---- cases ---------------------------------------------------------------------------------------------
 
@@ -243,6 +247,38 @@ function runTorch(name: string, n: number, w: number): TorchResult {
   }
 }
 
+/**
+ * --interleave: each round times one run of ours, then one run of each torch twin (kept running by
+ * TorchServer), so the machine's drifting load falls on both alike; medians over the rounds.
+ */
+async function interleaved(c: BenchCase, run: () => void, n: number, w: number) {
+  for (let i = 0; i < w; i++) run();
+  const servers: (TorchServer | Error)[] = [];
+  for (const tn of c.torch) servers.push(await TorchServer.start(python, join(here, 'torch_bench.py'), tn, threads, w).catch((e: Error) => e));
+  const ours: number[] = [];
+  const theirs: number[][] = c.torch.map(() => []);
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      run();
+      ours.push(performance.now() - t0);
+      for (const [k, s] of servers.entries()) {
+        if (s instanceof TorchServer) theirs[k].push(await s.run());
+      }
+    }
+  } finally {
+    for (const s of servers) if (s instanceof TorchServer) s.close();
+  }
+  return {
+    ours: { median: median(ours), min: Math.min(...ours) },
+    torch: c.torch.map((tn, k) => {
+      const s = servers[k];
+      return s instanceof Error ? { name: tn, ms: null, error: s.message.slice(0, 200) } : { name: tn, ms: median(theirs[k]) };
+    }),
+    torchVersion: servers.find((s): s is TorchServer => s instanceof TorchServer)?.torchVersion ?? '',
+  };
+}
+
 interface Row {
   name: string; what: string; ms: number; minMs: number; gflops: number | null; kernelMs: number | null;
   torch: { name: string; ms: number | null; error?: string }[];
@@ -261,7 +297,7 @@ async function main(): Promise<void> {
   const info = native ? nativeAddon().info() : null;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   console.log(`ldm-ts bench: backend ${T.backendName()}${info ? ` (${info.isa})` : ''}, ${threads} thread(s), ${cpu}, node ${process.version}`);
-  console.log(`median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (same counts for torch and onnxruntime); ratio = their ms / ours ms (> 1: we are faster)`);
+  console.log(`median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (same counts for torch and onnxruntime${interleave ? '; torch runs interleaved with ours' : ''}); ratio = their ms / ours ms (> 1: we are faster)`);
   const peaks: Peaks | null = native && 'fmaPeak' in nativeAddon() ? measurePeaks(threads) : null;
   const peak = peaks && info ? peaks[info.isa]?.[threads - 1] ?? null : null;
   console.log(peaks ? `measured FMA peak, GFLOP/s: ${formatPeaks(peaks)}\n` : 'FMA peak not measured (no native addon with fmaPeak)\n');
@@ -270,17 +306,26 @@ async function main(): Promise<void> {
   for (const c of selected) {
     const run = c.setup();
     const { n, w } = calibrate(run);
-    const t = timeIt(run, n, w);
-    const kt = c.kernel ? timeIt(c.kernel(), n, w).median : null;
-    const gflops = c.flops ? c.flops / (t.median * 1e6) : null;
-    const row: Row = { name: c.name, what: c.what, ms: t.median, minMs: t.min, gflops, kernelMs: kt, torch: [], peak: gflops && peak ? gflops / peak : null };
-    if (withTorch) {
-      for (const tn of c.torch) {
-        const r = runTorch(tn, n, w);
-        if (r.torch) torchVersion = r.torch;
-        row.torch.push({ name: tn, ms: r.median_ms ?? null, error: r.error });
+    const torchRows: Row['torch'] = [];
+    let t: { median: number; min: number };
+    if (withTorch && interleave) {
+      const r = await interleaved(c, run, n, w);
+      t = r.ours;
+      torchRows.push(...r.torch);
+      torchVersion = r.torchVersion || torchVersion;
+    } else {
+      t = timeIt(run, n, w);
+      if (withTorch) {
+        for (const tn of c.torch) {
+          const r = runTorch(tn, n, w);
+          if (r.torch) torchVersion = r.torch;
+          torchRows.push({ name: tn, ms: r.median_ms ?? null, error: r.error });
+        }
       }
     }
+    const kt = c.kernel ? timeIt(c.kernel(), n, w).median : null;
+    const gflops = c.flops ? c.flops / (t.median * 1e6) : null;
+    const row: Row = { name: c.name, what: c.what, ms: t.median, minMs: t.min, gflops, kernelMs: kt, torch: torchRows, peak: gflops && peak ? gflops / peak : null };
     if (c.onnx && withOrt) {
       const r = runOrt(c.name, threads, n, w, python);
       row.ort = { ms: r.median_ms ?? null, error: r.error };
@@ -317,7 +362,7 @@ function record(rows: Row[], env: { backend: string; cpu: string; torchVersion: 
   const table = lines.join('\n');
   const path = join(here, 'RESULTS.md');
   const head = `## Latest run\n\ncommit ${commit}${dirty}, ${new Date().toISOString().slice(0, 10)}; ${env.cpu}, ${threads} thread(s); backend ${env.backend}; ` +
-    `node ${process.version}; torch ${env.torchVersion || 'n/a'} (${python}); onnxruntime-node ${ORT_VERSION} (UNet forward rows); median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (fast cases more, same for torch and onnxruntime).\n` +
+    `node ${process.version}; torch ${env.torchVersion || 'n/a'} (${python}); onnxruntime-node ${ORT_VERSION} (UNet forward rows); median of ≥ ${reps} runs after ≥ ${warmup} warm-up runs (fast cases more, same for torch and onnxruntime${interleave ? '; torch interleaved run by run' : ''}).\n` +
     `${env.peaks ? `\nMeasured FMA peak, GFLOP/s: ${formatPeaks(env.peaks)}.\n` : ''}\n${table}\n`;
   let text: string;
   try {

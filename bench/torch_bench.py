@@ -1,7 +1,9 @@
 """PyTorch side of `npm run bench` (bench/run.ts spawns it once per case with the same thread count).
 
 Usage: python3 torch_bench.py CASE THREADS REPS WARMUP  ->  prints one JSON line
-{"case", "median_ms", "min_ms", "torch", "threads"}; python3 torch_bench.py onnx_export CASE OUT.onnx writes a
+{"case", "median_ms", "min_ms", "torch", "threads"}; python3 torch_bench.py serve CASE THREADS WARMUP builds the
+case, warms it up, prints "ready", then times one run per line read from stdin and prints its ms (bench/run.ts
+--interleave alternates single runs of both engines this way); python3 torch_bench.py onnx_export CASE OUT.onnx writes a
 forward case's twin as ONNX for the onnxruntime column. Each case mirrors the TypeScript case of the same
 name in bench/run.ts (same shapes, same work; torch 1.13 has no fused attention, so attention is the
 usual softmax(q kᵀ · scale) v).
@@ -495,6 +497,31 @@ def unet_check(folder):
     print(json.dumps(res))
 
 
+def needs_grad(name):
+    return name.endswith("fwdbwd") or name.endswith("train") or name.endswith("train_literal") or name == "train_step"
+
+
+def timed(run):
+    t0 = time.perf_counter()
+    run()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def serve(name, threads, warmup):
+    torch.set_num_threads(threads)
+    make = globals().get("case_" + name)
+    if make is None:
+        print(json.dumps({"error": "no such case"}), flush=True)
+        return
+    with torch.set_grad_enabled(needs_grad(name)):
+        run = make()
+        for _ in range(warmup):
+            run()
+        print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+        for _ in sys.stdin:
+            print(timed(run), flush=True)
+
+
 def main():
     if sys.argv[1] == "unet_check":
         unet_check(sys.argv[2])
@@ -505,22 +532,20 @@ def main():
     if sys.argv[1] == "onnx_export":
         onnx_export(sys.argv[2], sys.argv[3])
         return
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        return
     name, threads, reps, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
     make = globals().get("case_" + name)
     if make is None:
         print(json.dumps({"case": name, "error": "no such case"}))
         return
-    grad = name.endswith("fwdbwd") or name.endswith("train") or name.endswith("train_literal") or name == "train_step"
-    with torch.set_grad_enabled(grad):
+    with torch.set_grad_enabled(needs_grad(name)):
         run = make()
         for _ in range(warmup):
             run()
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - t0) * 1e3)
+        times = [timed(run) for _ in range(reps)]
     times.sort()
     print(json.dumps({"case": name, "median_ms": times[len(times) // 2], "min_ms": times[0],
                       "torch": torch.__version__, "threads": torch.get_num_threads()}))

@@ -421,6 +421,8 @@ const winogradCases: ConvCase[] = [
   // rows of 4 and 8 tiles (one vector group spans 4 or 2 tile rows), with a partial last group (68 and 72 tiles)
   { N: 1, C: 128, H: 68, W: 16, O: 128, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
   { N: 1, C: 128, H: 36, W: 32, O: 64, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: false },
+  // more channels than one K block of the GEMM (192): the fused tasks' products accumulate over two blocks
+  { N: 1, C: 200, H: 32, W: 30, O: 67, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
 ];
 
 test('native conv2d through Winograd F(4×4, 3×3) vs the reference, and not the direct path\'s numbers', { skip }, () => {
@@ -428,7 +430,12 @@ test('native conv2d through Winograd F(4×4, 3×3) vs the reference, and not the
     let seed = 4000;
     for (const c of winogradCases) {
       const what = `winograd conv[${isa}] ${JSON.stringify(c)}`;
-      seed = checkConv(n, c, seed, what, WINOGRAD_RTOL);
+      // Both ways through it: tasks that take a block of tiles through all three steps, and whole passes.
+      for (const fused of ['1', '0']) {
+        process.env.LDM_WG_FUSED = fused;
+        seed = checkConv(n, c, seed, `${what} LDM_WG_FUSED=${fused}`, WINOGRAD_RTOL);
+      }
+      delete process.env.LDM_WG_FUSED;
       // The same forward with LDM_WINOGRAD=0 (the direct GEMM) rounds differently: the Winograd path ran.
       const OH = c.H + c.pt + c.pb - 2, OW = c.W + c.pl + c.pr - 2;
       const g = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, kh: 3, kw: 3, sh: 1, sw: 1, padTop: c.pt, padLeft: c.pl, OH, OW };

@@ -1,0 +1,53 @@
+// A PyTorch twin kept running between single timed runs (bench/torch_bench.py serve): `npm run bench --
+// --interleave` alternates one run of ours with one run of each twin, so a neighbour's load on a shared
+// machine, which drifts over seconds, falls on both engines alike and the per-round ratios stay comparable.
+
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface, type Interface } from 'node:readline';
+
+export class TorchServer {
+  private proc: ChildProcessWithoutNullStreams;
+  private lines: AsyncIterator<string>;
+  private rl: Interface;
+  private stderr = '';
+  torchVersion = '';
+
+  private constructor(python: string, script: string, name: string, threads: number, warmup: number) {
+    this.proc = spawn(python, [script, 'serve', name, String(threads), String(warmup)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-2000)));
+    this.rl = createInterface({ input: this.proc.stdout });
+    this.lines = this.rl[Symbol.asyncIterator]();
+  }
+
+  private async line(what: string): Promise<string> {
+    const r = await this.lines.next();
+    if (r.done) throw new Error(`torch ${what}: the twin exited (${this.stderr.trim().split('\n').pop() ?? 'no output'})`);
+    return r.value;
+  }
+
+  /** Starts the twin of case `name` and waits until it has built the case and run `warmup` runs. */
+  static async start(python: string, script: string, name: string, threads: number, warmup: number): Promise<TorchServer> {
+    const s = new TorchServer(python, script, name, threads, warmup);
+    const head = JSON.parse(await s.line(`${name} start`)) as { ready?: boolean; torch?: string; error?: string };
+    if (!head.ready) {
+      s.close();
+      throw new Error(`torch ${name}: ${head.error ?? 'not ready'}`);
+    }
+    s.torchVersion = head.torch ?? '';
+    return s;
+  }
+
+  /** One timed run of the twin, in ms. */
+  async run(): Promise<number> {
+    this.proc.stdin.write('run\n');
+    const ms = Number(await this.line('run'));
+    if (!Number.isFinite(ms)) throw new Error('torch run: unreadable time');
+    return ms;
+  }
+
+  close(): void {
+    this.rl.close();
+    this.proc.stdin.end();
+    this.proc.kill();
+  }
+}
