@@ -81,11 +81,6 @@ struct Pool {
 };
 
 Pool* pool = nullptr;
-
-long spinMicros() {
-  static long v = [] { const char* e = std::getenv("LDM_SPIN_US"); return e ? std::atol(e) : 200L; }();
-  return v;
-}
 thread_local bool insideTask = false;
 thread_local int myThread = 0;
 
@@ -103,7 +98,7 @@ void workerLoop(Pool* p, int tid) {
       LDM_PAUSE();
       if (++spins == 256) {
         spins = 0;
-        if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(spinMicros())) {
+        if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(200)) {
           std::unique_lock<std::mutex> lk(p->m);
           p->cv.wait(lk, [&] { return fresh(p->state.load(std::memory_order_acquire)) || p->retire.load(); });
         }
