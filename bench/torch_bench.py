@@ -507,9 +507,14 @@ def timed(run):
     return (time.perf_counter() - t0) * 1e3
 
 
-def serve(name, threads, warmup):
+def case_maker(name, threads):
+    """The case's builder (None when there is no such case), with torch on `threads` threads."""
     torch.set_num_threads(threads)
-    make = globals().get("case_" + name)
+    return globals().get("case_" + name)
+
+
+def serve(name, threads, warmup):
+    make = case_maker(name, threads)
     if make is None:
         print(json.dumps({"error": "no such case"}), flush=True)
         return
@@ -536,8 +541,7 @@ def main():
         serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         return
     name, threads, reps, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    torch.set_num_threads(threads)
-    make = globals().get("case_" + name)
+    make = case_maker(name, threads)
     if make is None:
         print(json.dumps({"case": name, "error": "no such case"}))
         return
