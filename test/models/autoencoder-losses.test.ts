@@ -168,6 +168,40 @@ test('GAN losses: generator step (adaptive weight from gradients at the last lay
   assert.ok(vanillaDLoss(real, fake).item() > 0);
 });
 
+test('GAN losses: with the discriminator frozen, one backward through it gives the same loss, d_weight and gradients', () => {
+  for (const kind of ['kl', 'vq'] as const) {
+    T.manualSeed(13);
+    const params = { disc_start: 0, disc_weight: 0.5, disc_num_layers: 2, perceptual_weight: 0 };
+    const loss = kind === 'kl'
+      ? instantiate<LPIPSWithDiscriminator>({ target: 'ldm.modules.losses.LPIPSWithDiscriminator', params }, 'l')
+      : instantiate<VQLPIPSWithDiscriminator>({ target: 'taming.modules.losses.vqperceptual.VQLPIPSWithDiscriminator', params }, 'l');
+    const last = T.requireGrad(T.randn([3, 4, 3, 3]));
+    const first = T.requireGrad(T.randn([4, 4, 1, 1]));
+    const h = T.randn([2, 4, 16, 16]), x = T.randn([2, 3, 16, 16]);
+    const post = new DiagonalGaussianDistribution(T.randn([2, 4, 2, 2]));
+    const run = (frozen: boolean) => T.tidy(() => {
+      for (const p of loss.discriminator.parameters()) {
+        p.requiresGrad = !frozen;
+        p.grad = null;
+      }
+      first.grad = last.grad = null;
+      const recon = T.conv2d(T.conv2d(h, first, null), last, null, { padding: 1 });
+      const r = loss instanceof LPIPSWithDiscriminator ? loss.forward(x, recon, post, 0, 1, { lastLayer: last }) : loss.forward(null, x, recon, 0, 1, { lastLayer: last });
+      r.loss.backward();
+      const discGrad = loss.discriminator.parameters().some((p) => p.grad !== null);
+      return { value: r.loss.item(), dWeight: r.log['train/d_weight'], gFirst: first.grad!.toArray(), gLast: last.grad!.toArray(), discGrad };
+    });
+    const ref = run(false), fast = run(true);
+    assert.ok(ref.discGrad && !fast.discGrad, `${kind}: only the unfrozen discriminator gets gradients`);
+    assert.equal(fast.value, ref.value, `${kind}: the loss value is the same float`);
+    assert.equal(fast.dWeight, ref.dWeight, `${kind}: d_weight`);
+    assert.ok(ref.dWeight > 0.01);
+    assertClose(fast.gLast, ref.gLast, 1e-5, `${kind}: last-layer gradient`);
+    assertClose(fast.gFirst, ref.gFirst, 1e-5, `${kind}: gradient below the last layer`);
+    for (const p of loss.discriminator.parameters()) p.requiresGrad = true;
+  }
+});
+
 test('VQ GAN loss: codebook term, l1/l2 pixel loss, eval mode without a graph gives d_weight 0', () => {
   T.manualSeed(12);
   const loss = instantiate<VQLPIPSWithDiscriminator>({

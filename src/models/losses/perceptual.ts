@@ -42,7 +42,7 @@ export function vanillaDLoss(real: T.Tensor, fake: T.Tensor): T.Tensor {
  * to the nodes that depend on `wrt` (as autograd.grad computes only what the requested input needs), leaving
  * every other tensor's .grad as it was. Null when `wrt` is not part of loss's graph.
  */
-export function gradWrt(loss: T.Tensor, wrt: T.Tensor): T.Tensor | null {
+export function gradWrt(loss: T.Tensor, wrt: T.Tensor, seed?: T.Tensor): T.Tensor | null {
   if (!loss.gradFn || !wrt.requiresGrad) return null;
   // Post-order walk: a tensor reaches wrt when it is wrt or one of its inputs reaches it.
   const reaches = new Map<T.Tensor, boolean>();
@@ -74,7 +74,7 @@ export function gradWrt(loss: T.Tensor, wrt: T.Tensor): T.Tensor | null {
   const saved = wrt.grad;
   wrt.grad = null;
   try {
-    T.withGradReadyHook(() => {}, () => T.backward(loss, { retainGraph: true }));
+    T.withGradReadyHook(() => {}, () => T.backward(loss, { retainGraph: true, grad: seed }));
     return wrt.grad;
   } finally {
     wrt.grad = saved;
@@ -148,17 +148,39 @@ abstract class GanLossBase extends Module {
     this.discriminator = new NLayerDiscriminator({ inputNc: this._s.discInChannels, ndf: this._s.discNdf, nLayers: this._s.discNumLayers, useActnorm: this._s.useActnorm, gen: s.gen, meta: s.meta });
   }
 
-  protected adaptiveWeight(nll: T.Tensor, g: T.Tensor, lastLayer: T.Tensor | null): number {
-    if (!lastLayer) return 0;
-    const gn = gradWrt(nll, lastLayer), gg = gradWrt(g, lastLayer);
-    if (!gn || !gg) {
-      if (this.training) throw new Error('adaptive GAN weight: the last layer is not in the graph of the losses (in training mode)');
-      return 0;
-    }
-    const w = Math.min(Math.max(l2norm(gn) / (l2norm(gg) + 1e-4), 0), 1e4) * this._s.discWeight;
-    gn.dispose();
-    gg.dispose();
-    return w;
+  /**
+   * The generator's GAN term g = −mean(D(x̂)) and the adaptive weight λ = ‖∇_L nll‖ / (‖∇_L g‖ + 1e-4), clamped
+   * to [0, 1e4], × disc_weight, at the decoder's last layer L (calculate_adaptive_weight in the reference's
+   * losses; 0 without `adaptive`, without L, or outside training). The loss adds λ·f·g.
+   *
+   * With the discriminator frozen (its parameters need no gradient, as in the generator pass of training), its
+   * backward runs once instead of twice: ∂g/∂x̂ is taken with x̂ as a leaf, ∇_L g follows from it through the
+   * decoder's last layer, and `term` (value 0) hands λ·f·∂g/∂x̂ to x̂ in the loss's backward. Otherwise g keeps its
+   * graph and the loss's backward differentiates through the discriminator again, as the reference does.
+   */
+  protected generatorTerm(recon: T.Tensor, nll: T.Tensor, opts: GanLossForwardOptions, adaptive: boolean, f: number): { g: T.Tensor; dWeight: number; term: T.Tensor | null } {
+    const lastLayer = adaptive ? opts.lastLayer ?? null : null;
+    const frozen = !!lastLayer && recon.requiresGrad && T.isGradEnabled() && !this.discriminator.parameters().some((p) => p.requiresGrad);
+    const leaf = frozen ? T.requireGrad(T.detach(recon)) : null;
+    const g = T.neg(T.mean(this.discriminator.forward(this.discInput(leaf ?? recon, opts.cond, false))));
+    if (!lastLayer) return { g, dWeight: 0, term: null };
+    const gRec = leaf ? gradWrt(g, leaf) : null;
+    const gn = gradWrt(nll, lastLayer), gg = gRec ? gradWrt(recon, lastLayer, gRec) : gradWrt(g, lastLayer);
+    let dWeight = 0;
+    if (gn && gg) dWeight = Math.min(Math.max(l2norm(gn) / (l2norm(gg) + 1e-4), 0), 1e4) * this._s.discWeight;
+    else if (this.training) throw new Error('adaptive GAN weight: the last layer is not in the graph of the losses (in training mode)');
+    gn?.dispose();
+    gg?.dispose();
+    if (!gRec) return { g, dWeight, term: null };
+    const scale = dWeight * f;
+    const term = scale !== 0 ? T.sum(T.mul(recon, T.mul(gRec, scale))) : null;
+    gRec.dispose();
+    return { g: T.detach(g), dWeight, term };
+  }
+
+  /** loss + (term − term): the loss's value exactly, with term's gradient added (see generatorTerm). */
+  protected static withTerm(loss: T.Tensor, term: T.Tensor | null): T.Tensor {
+    return term ? T.add(loss, T.sub(term, T.detach(term))) : loss;
   }
 
   protected discInput(x: T.Tensor, cond: T.Tensor | null | undefined, detach: boolean): T.Tensor {
@@ -213,11 +235,9 @@ export class LPIPSWithDiscriminator extends GanLossBase {
     const weighted = T.div(T.sum(opts.weights ? T.mul(opts.weights, nllMap) : nllMap), B);
     const nll = T.div(T.sum(nllMap), B);
     const kl = T.div(T.sum(posterior.kl()), B);
-    const logitsFake = this.discriminator.forward(this.discInput(recon, opts.cond, false));
-    const g = T.neg(T.mean(logitsFake));
-    const dWeight = this._s.discFactor > 0 ? this.adaptiveWeight(nll, g, opts.lastLayer ?? null) : 0;
     const f = adoptWeight(this._s.discFactor, globalStep, this._s.discStart);
-    const loss = T.add(T.add(weighted, T.mul(kl, this._klWeight)), T.mul(g, dWeight * f));
+    const { g, dWeight, term } = this.generatorTerm(recon, nll, opts, this._s.discFactor > 0, f);
+    const loss = GanLossBase.withTerm(T.add(T.add(weighted, T.mul(kl, this._klWeight)), T.mul(g, dWeight * f)), term);
     return {
       loss,
       pLoss: p,
@@ -258,11 +278,9 @@ export class VQLPIPSWithDiscriminator extends GanLossBase {
     const p = this._s.perceptualWeight > 0 ? this.perceptual_loss.forward(inputs, recon, opts.lpips) : T.zeros([1]);
     if (this._s.perceptualWeight > 0) rec = T.add(rec, T.mul(p, this._s.perceptualWeight));
     const nll = T.mean(rec);
-    const logitsFake = this.discriminator.forward(this.discInput(recon, opts.cond, false));
-    const g = T.neg(T.mean(logitsFake));
-    const dWeight = this.adaptiveWeight(nll, g, opts.lastLayer ?? null);
     const f = adoptWeight(this._s.discFactor, globalStep, this._s.discStart);
-    const loss = T.add(T.add(nll, T.mul(g, dWeight * f)), T.mul(T.mean(cb), this._codebookWeight));
+    const { g, dWeight, term } = this.generatorTerm(recon, nll, opts, true, f);
+    const loss = GanLossBase.withTerm(T.add(T.add(nll, T.mul(g, dWeight * f)), T.mul(T.mean(cb), this._codebookWeight)), term);
     return {
       loss,
       pLoss: this._s.perceptualWeight > 0 ? p : null,
