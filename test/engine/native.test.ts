@@ -424,11 +424,17 @@ const winogradCases: ConvCase[] = [
   // more channels than one K block of the GEMM (192): the fused tasks' products accumulate over two blocks
   { N: 1, C: 200, H: 32, W: 30, O: 67, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
 ];
+// Narrow layers of a batch (an autoencoder's training step), which only the AVX2 build sends through Winograd:
+// 16–63 channels, rows of 3 and 2 tiles, a partial tile column (108 and 128 tiles).
+const narrowWinogradCases: ConvCase[] = [
+  { N: 9, C: 24, H: 16, W: 11, O: 20, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 32, C: 16, H: 8, W: 8, O: 33, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: false },
+];
 
 test('native conv2d through Winograd F(4×4, 3×3) vs the reference, and not the direct path\'s numbers', { skip }, () => {
   eachIsa((n, isa) => {
     let seed = 4000;
-    for (const c of winogradCases) {
+    for (const c of isa === 'avx2' ? [...winogradCases, ...narrowWinogradCases] : winogradCases) {
       const what = `winograd conv[${isa}] ${JSON.stringify(c)}`;
       // Both ways through it: tasks that take a block of tiles through all three steps, and whole passes.
       for (const fused of ['1', '0']) {
