@@ -431,7 +431,7 @@ const narrowWinogradCases: ConvCase[] = [
   { N: 32, C: 16, H: 8, W: 8, O: 33, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: false },
 ];
 
-test('native conv2d through Winograd F(4×4, 3×3) vs the reference, and not the direct path\'s numbers', { skip }, () => {
+test('native conv2d through Winograd F(4×4, 3×3) vs the reference (AVX2: the weight gradient too), and not the direct path\'s numbers', { skip }, () => {
   eachIsa((n, isa) => {
     let seed = 4000;
     for (const c of isa === 'avx2' ? [...winogradCases, ...narrowWinogradCases] : winogradCases) {
@@ -452,8 +452,17 @@ test('native conv2d through Winograd F(4×4, 3×3) vs the reference, and not the
         n.conv2dForward(g, x, w, null, out);
         return out;
       });
+      // AVX2 takes the weight gradient through Winograd too.
+      const gy = rand32(c.N * c.O * OH * OW, 3);
+      const [gwWg, gwDirect] = ['1', '0'].map((mode) => {
+        process.env.LDM_WINOGRAD = mode;
+        const gw = new Float32Array(c.O * c.C * 9);
+        n.conv2dBackwardWeight(g, x, gy, gw, null);
+        return gw;
+      });
       delete process.env.LDM_WINOGRAD;
       assert.ok(wg.some((v, i) => v !== direct[i]), `${what}: Winograd and direct outputs are identical`);
+      if (isa === 'avx2') assert.ok(gwWg.some((v, i) => v !== gwDirect[i]), `${what}: Winograd and direct weight gradients are identical`);
     }
   });
 });
