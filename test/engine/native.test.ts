@@ -409,7 +409,7 @@ test('native conv2d forward / backward input / backward weight vs the reference'
   });
 });
 
-// Stride-1 3×3 convolutions with 64 tiles (4×4) or more and enough channels (native/winograd.inc) go through
+// Stride-1 3×3 convolutions with 64 tiles (4×4) or more and enough channels (native/winograd.inc; AVX2 from 16) go through
 // Winograd F(4×4, 3×3): rows of tiles that are whole vector chunks (the transposing loads and stores), partial
 // tiles at the edges, unpadded and asymmetric padding, many small images, channel counts off the vector width.
 const winogradCases: ConvCase[] = [
@@ -424,19 +424,23 @@ const winogradCases: ConvCase[] = [
   // more channels than one K block of the GEMM (192): the fused tasks' products accumulate over two blocks
   { N: 1, C: 200, H: 32, W: 30, O: 67, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
 ];
-// Narrow layers of a batch (an autoencoder's training step), which only the AVX2 build sends through Winograd:
-// 16–63 channels, rows of 3 and 2 tiles, a partial tile column (108 and 128 tiles).
-const narrowWinogradCases: ConvCase[] = [
+// What only the AVX2 build sends through Winograd: narrow layers of a batch (an autoencoder's training step: 16–63
+// channels, rows of 3 and 2 tiles, a partial tile column; 108 and 128 tiles) and 16–63 tiles (a UNet's 16×16
+// level: two K blocks, output channels off the task rows and micro-panel rows; 20 tiles with partial ones).
+const avx2WinogradCases: ConvCase[] = [
   { N: 9, C: 24, H: 16, W: 11, O: 20, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
   { N: 32, C: 16, H: 8, W: 8, O: 33, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: false },
+  { N: 1, C: 200, H: 16, W: 16, O: 119, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
+  { N: 1, C: 40, H: 19, W: 13, O: 17, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
 ];
 
 test('native conv2d through Winograd F(4×4, 3×3) vs the reference (AVX2: the weight gradient too), and not the direct path\'s numbers', { skip }, () => {
   eachIsa((n, isa) => {
     let seed = 4000;
-    for (const c of isa === 'avx2' ? [...winogradCases, ...narrowWinogradCases] : winogradCases) {
+    for (const c of isa === 'avx2' ? [...winogradCases, ...avx2WinogradCases] : winogradCases) {
       const what = `winograd conv[${isa}] ${JSON.stringify(c)}`;
-      // Both ways through it: tasks that take a block of tiles through all three steps, and whole passes.
+      // Both ways through it: tasks that take a block of tiles through all three steps, and tasks over blocks of
+      // output channels that transform their own kernels.
       for (const fused of ['1', '0']) {
         process.env.LDM_WG_FUSED = fused;
         seed = checkConv(n, c, seed, `${what} LDM_WG_FUSED=${fused}`, WINOGRAD_RTOL);
