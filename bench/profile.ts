@@ -7,17 +7,23 @@ import * as T from '../src/engine/index.js';
 import { K } from '../src/engine/kernels/index.js';
 import { nativeAddon, nativeAvailable } from '../src/engine/kernels/native.js';
 import type { ConvGeometry } from '../src/engine/kernels/conv.js';
+import type { GemmArgs } from '../src/engine/kernels/gemm.js';
 
 /** A conv kernel call's geometry as one short key: 128→256 4×4/2 @16×16 (N 32). */
 function convKey(kname: string, g: ConvGeometry): string {
   return `${kname} ${g.C}→${g.O} ${g.kh}×${g.kw}${g.sh > 1 ? `/${g.sh}` : ''} @${g.H}×${g.W} (N ${g.N})`;
 }
 
+/** A GEMM call's shape: gemm 1344×1024×448 ᵀ· (M×N×K, which operands are transposed, batch). */
+function gemmKey(a: GemmArgs): string {
+  return `gemm ${a.M}×${a.N}×${a.K}${a.transA ? ' Aᵀ' : ''}${a.transB ? ' Bᵀ' : ''}${a.batch > 1 ? ` (batch ${a.batch})` : ''}`;
+}
+
 /**
  * Wall time per kernel over `runs` calls of `run(k)` (k = 1…runs, after one warm-up call with k = 0): every entry
  * of the kernel table is wrapped with a timer (a kernel called from inside another is counted in the outer one);
  * the rest is the engine outside the kernels (op dispatch, autograd, allocation, GC). Conv kernels are split by
- * geometry, binary ops by op and shape.
+ * geometry, GEMMs by shape, binary ops by op and shape.
  */
 export function profileKernels(name: string, runs: number, run: (k: number) => void): void {
   run(0);
@@ -36,6 +42,7 @@ export function profileKernels(name: string, runs: number, run: (k: number) => v
       } finally {
         depth--;
         let key = kname.startsWith('conv2d') ? convKey(kname, args[0] as ConvGeometry) : kname;
+        if (kname === 'gemm') key = gemmKey(args[0] as GemmArgs);
         if (kname === 'binary') {
           const [op, a, b, , shape] = args as [string, { strides: number[] }, { strides: number[] }, unknown, number[]];
           key = `binary ${op} [${shape}]${[...a.strides, ...b.strides].includes(0) ? ' broadcast' : ''}`;

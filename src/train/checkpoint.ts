@@ -113,6 +113,7 @@ export function saveCheckpoint(ckptDir: string, o: SaveOptions): SavedCheckpoint
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
+  checkpointWriteHook?.('link');
   pointLast(ckptDir, name);
   pruneCheckpoints(ckptDir, o.keepLast);
   return { dir: final, step: o.state.globalStep };
@@ -197,14 +198,23 @@ export function restoreOptimizer(ck: LoadedCheckpoint, k: number, opt: Optimizer
 /**
  * The newest complete checkpoint of a run: `last` when it points at a readable one, else the newest readable
  * step folder (a damaged one is reported and skipped; one holding NaN / Inf is refused with NonFiniteError).
+ * A step folder past `last`'s and written after `last` last moved comes first: its save was stopped between
+ * the rename and the re-link. Folders of an earlier life of a resumed run are older than the link, so stay behind.
  */
 export function findLatestCheckpoint(ckptDir: string, warn: (s: string) => void = () => {}): LoadedCheckpoint | null {
   const candidates: string[] = [];
+  const steps = listCheckpoints(ckptDir).reverse();
   const link = path.join(ckptDir, 'last');
   try {
-    if (lstatSync(link).isSymbolicLink()) candidates.push(path.join(ckptDir, readlinkSync(link)));
+    const l = lstatSync(link, { bigint: true });
+    if (l.isSymbolicLink()) {
+      const target = path.join(ckptDir, readlinkSync(link));
+      const targetStep = steps.find((c) => c.dir === target)?.step ?? -1;
+      for (const c of steps) if (c.step > targetStep && statSync(c.dir, { bigint: true }).mtimeNs > l.mtimeNs) candidates.push(c.dir);
+      candidates.push(target);
+    }
   } catch { /* none */ }
-  for (const c of listCheckpoints(ckptDir).reverse()) if (!candidates.includes(c.dir)) candidates.push(c.dir);
+  for (const c of steps) if (!candidates.includes(c.dir)) candidates.push(c.dir);
   for (const dir of candidates) {
     try {
       return readCheckpointDir(dir);

@@ -69,6 +69,29 @@ test('checkpoint: a write that fails half way leaves no step folder and keeps la
   assert.match(warnings[0], /skipping checkpoint .*step-000003/);
 });
 
+test('checkpoint: a save stopped between its rename and the re-link of last is found; an earlier life\'s newer folders are not', () => {
+  const dir = path.join(root, 'link', 'checkpoints');
+  const { p, opt } = setup();
+  const save = (step: number) => saveCheckpoint(dir, { weights: new Map([['w', p]]), optimizers: [opt], state: state(step), configYaml: '', keepLast: 10 });
+  save(1);
+  setCheckpointWriteHook((s) => {
+    if (s === 'link') throw new Error('killed');
+  });
+  try {
+    assert.throws(() => save(2), /killed/);
+  } finally {
+    setCheckpointWriteHook(null);
+  }
+  assert.equal(readlinkSync(path.join(dir, 'last')), 'step-000001');
+  assert.equal(findLatestCheckpoint(dir)!.state.globalStep, 2);
+  // A run that went on to step 4, then resumed from step 2 and saved step 3 again: step 4 is of the earlier life.
+  save(3);
+  save(4);
+  save(3);
+  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [1, 2, 3, 4]);
+  assert.equal(findLatestCheckpoint(dir)!.state.globalStep, 3);
+});
+
 test('checkpoint: a process SIGKILLed while writing checkpoints leaves only complete ones', async () => {
   const dir = path.join(root, 'kill', 'checkpoints');
   const child = path.join(root, 'writer.ts');
