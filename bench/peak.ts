@@ -1,7 +1,7 @@
 // The machine's measured FMA peak (GFLOP/s) for each ISA level the native build has and this CPU runs, at
 // 1 … N threads: 12 independent multiply-add chains per thread (native/peak.inc), timed as the fastest of 7
-// runs of ~0.15 s (a ceiling: a neighbour's load only slows a run, so the median would understate it). The bench divides each GEMM/conv/attention row's GFLOP/s by the active ISA's peak at its
-// thread count.
+// runs of ~0.15 s (a ceiling: a neighbour's load only slows a run, so the median would understate it). The
+// bench divides each GEMM/conv/attention row's GFLOP/s by the active ISA's peak at its thread count.
 
 import { nativeAddon } from '../src/engine/kernels/native.js';
 
