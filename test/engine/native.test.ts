@@ -121,7 +121,7 @@ test('native gemm: every transpose, alpha/beta, offsets, padding, batch broadcas
       }
     }
     // Large enough to cross the K/M/N cache blocks and run on several threads.
-    for (const [M, N, K, transA, transB] of [[300, 530, 600, false, false], [257, 129, 513, true, true], [1, 777, 300, false, true], [400, 3, 70, true, false]] as const) {
+    for (const [M, N, K, transA, transB] of [[300, 530, 600, false, false], [257, 129, 513, true, true], [1, 777, 300, false, true], [400, 3, 70, true, false], [301, 100, 1100, false, false]] as const) {
       runGemm(n, { transA, transB, M, N, K, batch: 1, alpha: 1, beta: 0, aOff: 1, bOff: 0, cOff: 0, padA: 0, padB: 0, padC: 0, broadcastA: false, broadcastB: false },
         seed++, `gemm[${isa}] ${M}x${N}x${K}`);
     }
