@@ -14,6 +14,8 @@
 //          --no-torch, --no-ort, --python PATH (/usr/bin/python3), --record (write bench/RESULTS.md),
 //          --interleave (alternate single runs of ours and of each torch twin instead of timing them one after
 //          the other: steadier ratios on a machine whose load drifts; bench/torch_server.ts),
+//          --scaling (also time each kernel-alone case on 1 thread and on N threads, alternated in one process:
+//          bench/scaling.ts),
 //          --check-unet / --check-ae (first check the UNet / autoencoder twins numerically: bench/unet.ts,
 //          bench/autoencoder.ts).
 // LDM_BACKEND=ts benchmarks the TypeScript kernels instead (slow: use --only and small --reps).
@@ -30,6 +32,7 @@ import { Adam, Conv2d, GroupNorm, Layer } from '../src/nn/index.js';
 import { ORT_VERSION, runOrt } from './ort.js';
 import { formatPeaks, measurePeaks, type Peaks } from './peak.js';
 import { autoencoderCases } from './autoencoder.js';
+import { formatScaling, measureScaling, scalingRounds } from './scaling.js';
 import { TorchServer } from './torch_server.js';
 import { unetCases } from './unet.js';
 
@@ -52,6 +55,7 @@ const python = opt('python') ?? '/usr/bin/python3';
 const withTorch = !flag('no-torch');
 const withOrt = !flag('no-ort');
 const interleave = flag('interleave');
+const scaling = flag('scaling') && native && threads > 1;
 
 // ---- cases ---------------------------------------------------------------------------------------------
 
@@ -285,6 +289,8 @@ interface Row {
   /** Share of the measured FMA peak (GFLOP/s ÷ peak), when both are known. */
   peak: number | null;
   ort?: { ms: number | null; error?: string };
+  /** --scaling: 1 ↔ N threads, formatted (bench/scaling.ts). */
+  scaling?: string;
 }
 
 const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
@@ -336,6 +342,10 @@ async function main(): Promise<void> {
     const kcol = kt !== null ? `  (kernel alone ${fmtMs(kt)} ms${c.flops ? `, ${(c.flops / (kt * 1e6)).toFixed(1)} GFLOP/s${peak ? `, ${pct(c.flops / (kt * 1e6) / peak)} of peak` : ''}` : ''})` : '';
     const gcol = row.gflops ? ` ${row.gflops.toFixed(1).padStart(6)} GFLOP/s${row.peak !== null ? ` (${pct(row.peak)} of peak)` : ''}` : '                ';
     console.log(`${c.name.padEnd(14)} ${fmtMs(row.ms).padStart(8)} ms${gcol}   ${tcols.join('   ')}${kcol}`);
+    if (scaling && c.kernel && kt !== null) {
+      row.scaling = formatScaling(measureScaling(c.kernel(), threads, scalingRounds(kt)), c.flops, peaks && info ? peaks[info.isa] ?? null : null);
+      console.log(`${''.padEnd(14)} scaling: ${row.scaling}`);
+    }
   }
   if (flag('record')) record(rows, { backend: `${T.backendName()}${info ? ` (${info.isa})` : ''}`, cpu, torchVersion, peaks });
 }
@@ -358,6 +368,11 @@ function record(rows: Row[], env: { backend: string; cpu: string; torchVersion: 
     for (const t of r.torch.slice(1)) {
       lines.push(`|  | (vs torch \`${t.name}\`) |  |  | ${t.ms != null ? fmtMs(t.ms) : '—'} | ${t.ms != null ? (t.ms / r.ms).toFixed(2) + '×' : '—'} | | |`);
     }
+  }
+  const scaled = rows.filter((r) => r.scaling);
+  if (scaled.length) {
+    lines.push('', `Thread scaling, kernel alone, 1 ↔ ${threads} threads alternated in one process:`, '');
+    for (const r of scaled) lines.push(`- ${r.name}: ${r.scaling}`);
   }
   const table = lines.join('\n');
   const path = join(here, 'RESULTS.md');
