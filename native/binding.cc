@@ -277,7 +277,7 @@ const float* stridedView(Args& a, size_t dataArg, size_t offArg, size_t strideAr
 
 // ---- entry points --------------------------------------------------------------------------------
 
-// gemm(transA, transB, M, N, K, alpha, A, aOff, lda, sA, B, bOff, ldb, sB, beta, C, cOff, ldc, sC, batch)
+// gemm(transA, transB, M, N, K, alpha, A, aOff, lda, sA, B, bOff, ldb, sB, beta, C, cOff, ldc, sC, batch, bias | null)
 napi_value gemmEntry(napi_env env, napi_callback_info info) {
   LDM_ARGS(gemm);
   ldm::GemmArgs g;
@@ -302,7 +302,11 @@ napi_value gemmEntry(napi_env env, napi_callback_info info) {
   g.ldc = a.count(17);
   g.strideC = a.count(18);
   g.batch = a.count(19);
+  g.bias = a.f32n(20, g.N, true);
   if (a.failed) return nullptr;
+  if (g.bias && (g.beta != 0.0f || (g.strideC == 0 && g.batch > 1))) {
+    return a.fail("range", "a bias needs beta 0 and one C per batch entry"), nullptr;
+  }
   if (g.M == 0 || g.N == 0 || g.batch == 0) return undef(env);
   auto last = [](idx_t off, idx_t batch, idx_t stride, idx_t rows, idx_t cols, idx_t ld) {
     return off + (batch - 1) * stride + (rows - 1) * ld + cols - 1;

@@ -19,6 +19,7 @@ struct GemmArgs {
   const float* B; idx_t ldb, strideB;
   float* C; idx_t ldc, strideC;
   idx_t batch;
+  const float* bias = nullptr;  // N values added to every row of C (with beta 0): a linear layer's bias
 };
 
 // Strided operand over an output shape (already offset; a broadcast dim has stride 0).

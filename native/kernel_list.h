@@ -10,7 +10,7 @@
 #pragma once
 
 #define LDM_KERNELS(X)                                                                                             \
-  X(gemm, 20, (const GemmArgs& g))                                                                               \
+  X(gemm, 21, (const GemmArgs& g))                                                                               \
   X(unary, 8, (int op, float p, float q, const float* x, const idx_t* xs, float* out, const idx_t* shape, int nd)) \
   X(unaryBackward, 7, (int op, float p, float q, const float* x, const float* y, const float* g, float* out, idx_t n)) \
   X(binary, 9,                                                                                                     \

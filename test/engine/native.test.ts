@@ -93,7 +93,7 @@ function runGemm(n: NativeAddon, c: GemmCase, seed: number, what: string): void 
   const bound = f64(C0).map(Math.abs);
   tsKernels.gemm(args(f64(A).map(Math.abs), f64(B).map(Math.abs), bound, Math.abs(c.alpha), Math.abs(c.beta)));
   const out = Float32Array.from(C0);
-  n.gemm(transA, transB, M, N, K, c.alpha, A, c.aOff, lda, sA, B, c.bOff, ldb, sB, c.beta, out, c.cOff, ldc, sC, batch);
+  n.gemm(transA, transB, M, N, K, c.alpha, A, c.aOff, lda, sA, B, c.bOff, ldb, sB, c.beta, out, c.cOff, ldc, sC, batch, null);
   close(out, ref, what, 2e-6, 1e-6, bound);
 }
 
@@ -134,16 +134,42 @@ test('native gemm: every transpose, alpha/beta, offsets, padding, batch broadcas
 test('native gemm: K = 0 scales C by beta; strideC = 0 accumulates batches in order', { skip }, () => {
   eachIsa((n, isa) => {
     const C = Float32Array.from([1, 2, 3, 4]);
-    n.gemm(false, false, 2, 2, 0, 1, new Float32Array(0), 0, 1, 0, new Float32Array(0), 0, 2, 0, 0.5, C, 0, 2, 0, 1);
+    n.gemm(false, false, 2, 2, 0, 1, new Float32Array(0), 0, 1, 0, new Float32Array(0), 0, 2, 0, 0.5, C, 0, 2, 0, 1, null);
     assert.deepEqual([...C], [0.5, 1, 1.5, 2], `[${isa}] K = 0, beta 0.5`);
-    n.gemm(false, false, 2, 2, 0, 1, new Float32Array(0), 0, 1, 0, new Float32Array(0), 0, 2, 0, 0, C, 0, 2, 0, 1);
+    n.gemm(false, false, 2, 2, 0, 1, new Float32Array(0), 0, 1, 0, new Float32Array(0), 0, 2, 0, 0, C, 0, 2, 0, 1, null);
     assert.deepEqual([...C], [0, 0, 0, 0], `[${isa}] K = 0, beta 0`);
     // Three batches into the same C with beta = 1: C = Σ_b A_b B.
     const A = Float32Array.from([1, 2, 3, 4, 5, 6]); // three 1×2 rows
     const B = Float32Array.from([1, 10]); // 2×1
     const out = Float32Array.from([100]);
-    n.gemm(false, false, 1, 1, 2, 1, A, 0, 2, 2, B, 0, 1, 0, 1, out, 0, 1, 0, 3);
+    n.gemm(false, false, 1, 1, 2, 1, A, 0, 2, 2, B, 0, 1, 0, 1, out, 0, 1, 0, 3, null);
     assert.equal(out[0], 100 + 21 + 43 + 65, `[${isa}] strideC 0`);
+  });
+});
+
+test('native gemm: a bias on every row equals the product plus the bias (both paths, K blocks, batches, K = 0)', { skip }, () => {
+  eachIsa((n, isa) => {
+    let seed = 7100;
+    // [M, N, K, transB, batch]: few columns (A read in place) and many (packed), one and several K blocks, a
+    // batch over one shared weight (flattened into one product), and a row-split product sharing packed B.
+    for (const [M, N, K, transB, batch] of [[37, 40, 30, true, 1], [64, 700, 1100, true, 1], [300, 130, 520, false, 1],
+      [50, 33, 70, true, 3], [1000, 48, 64, true, 1]] as const) {
+      const A = rand32(batch * M * K, seed++), B = rand32(K * N, seed++), bias = rand32(N, seed++, -2, 2);
+      const plain = new Float32Array(batch * M * N), fused = new Float32Array(batch * M * N).fill(NaN);
+      const ldb = transB ? K : N;
+      n.gemm(false, transB, M, N, K, 1, A, 0, K, M * K, B, 0, ldb, 0, 0, plain, 0, N, M * N, batch, null);
+      n.gemm(false, transB, M, N, K, 1, A, 0, K, M * K, B, 0, ldb, 0, 0, fused, 0, N, M * N, batch, bias);
+      let worst = 0;
+      for (let i = 0; i < fused.length; i++) worst = Math.max(worst, Math.abs(fused[i] - (plain[i] + bias[i % N])) / (1 + Math.abs(plain[i])));
+      assert.ok(worst < 1e-5, `[${isa}] ${M}×${N}×${K} batch ${batch}: worst ${worst}`);
+      // One K block: the tile starts from the bias and adds the product once, as product + bias rounds.
+      if (K <= 64) for (let i = 0; i < fused.length; i++) assert.equal(fused[i], Math.fround(plain[i] + bias[i % N]), `[${isa}] ${M}×${N}×${K} element ${i}`);
+    }
+    const C = new Float32Array(4).fill(NaN);
+    n.gemm(false, false, 2, 2, 0, 1, new Float32Array(0), 0, 1, 0, new Float32Array(0), 0, 2, 0, 0, C, 0, 2, 0, 1, Float32Array.from([3, -1]));
+    assert.deepEqual([...C], [3, -1, 3, -1], `[${isa}] K = 0 with a bias`);
+    assert.throws(() => n.gemm(false, false, 2, 2, 0, 1, new Float32Array(0), 0, 1, 0, new Float32Array(0), 0, 2, 0, 1, C, 0, 2, 0, 1, Float32Array.from([3, -1])), /bias needs beta 0/);
+    assert.throws(() => n.gemm(false, false, 2, 2, 0, 1, new Float32Array(0), 0, 1, 0, new Float32Array(0), 0, 2, 0, 0, C, 0, 2, 0, 1, new Float32Array(1)), /holds 1 elements, needs 2/);
   });
 });
 
@@ -167,7 +193,7 @@ test('native gemm: batch entries accumulating into one C (strideC 0) and a share
       tsKernels.gemm(args(f64(A), f64(B), ref, alpha, beta));
       tsKernels.gemm(args(f64(A).map(Math.abs), f64(B).map(Math.abs), bound, Math.abs(alpha), Math.abs(beta)));
       const out = Float32Array.from(C0);
-      n.gemm(transA, transB, M, N, K, alpha, A, 0, lda, sA, B, 0, ldb, sB, beta, out, 0, ldc, sC, batch);
+      n.gemm(transA, transB, M, N, K, alpha, A, 0, lda, sA, B, 0, ldb, sB, beta, out, 0, ldc, sC, batch, null);
       close(out, ref, what, 2e-6, 1e-6, bound);
     };
     for (const transA of [false, true]) {
@@ -192,9 +218,9 @@ test('native gemm: batch entries accumulating into one C (strideC 0) and a share
 test('native gemm: bad extents throw instead of touching memory', { skip }, () => {
   const n = nativeAddon();
   const a = new Float32Array(6), b = new Float32Array(6), c = new Float32Array(4);
-  assert.throws(() => n.gemm(false, false, 2, 2, 3, 1, a, 1, 3, 0, b, 0, 2, 0, 0, c, 0, 2, 0, 1), /A is too short/);
-  assert.throws(() => n.gemm(false, false, 2, 2, 3, 1, a, 0, 3, 0, b, 0, 2, 0, 0, c, 1, 2, 0, 1), /C is too short/);
-  assert.throws(() => n.gemm(false, false, 2, 2, 3, 1, new Float64Array(6) as unknown as Float32Array, 0, 3, 0, b, 0, 2, 0, 0, c, 0, 2, 0, 1), /Float32Array/);
+  assert.throws(() => n.gemm(false, false, 2, 2, 3, 1, a, 1, 3, 0, b, 0, 2, 0, 0, c, 0, 2, 0, 1, null), /A is too short/);
+  assert.throws(() => n.gemm(false, false, 2, 2, 3, 1, a, 0, 3, 0, b, 0, 2, 0, 0, c, 1, 2, 0, 1, null), /C is too short/);
+  assert.throws(() => n.gemm(false, false, 2, 2, 3, 1, new Float64Array(6) as unknown as Float32Array, 0, 3, 0, b, 0, 2, 0, 0, c, 0, 2, 0, 1, null), /Float32Array/);
 });
 
 // ---- elementwise ----------------------------------------------------------------------------------------
@@ -897,7 +923,7 @@ test('the addon exports every kernel of its list (native/kernel_list.h) with its
     // One argument short is refused before anything is read.
     assert.throws(() => raw[k](...new Array(args[k] - 1).fill(0)), new RegExp(`^TypeError: ldm native ${k}: too few arguments$`));
   }
-  assert.deepEqual([args.gemm, args.conv2dForward, args.conv2dBackwardInput, args.conv2dBackwardWeight, args.adamUpdate], [20, 5, 4, 5, 8]);
+  assert.deepEqual([args.gemm, args.conv2dForward, args.conv2dBackwardInput, args.conv2dBackwardWeight, args.adamUpdate], [21, 5, 4, 5, 8]);
   // With the native backend, every table entry that has a native kernel (or rides on one) is the native one.
   const wasNative = backendName() === 'native';
   try {

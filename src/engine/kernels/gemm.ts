@@ -25,11 +25,14 @@ export interface GemmArgs {
   ldc: number;
   strideC: number;
   batch: number;
+  /** N values added to every row of C (needs beta 0 and a C per batch entry): a linear layer's bias. */
+  bias?: FloatArray | null;
 }
 
 export const tsGemm = {
   gemm(g: GemmArgs): void {
-    const { transA, transB, M, N, K, alpha, A, B, C, lda, ldb, ldc, beta } = g;
+    const { transA, transB, M, N, K, alpha, A, B, C, lda, ldb, ldc, beta, bias } = g;
+    if (bias && (beta !== 0 || (g.strideC === 0 && g.batch > 1))) throw new RangeError('gemm: a bias needs beta 0 and one C per batch entry');
     // op(B) is packed once per batch entry into a dense K×N panel so the inner loop is unit-stride;
     // rows of C accumulate in float64, four k at a time.
     const Bp = new Float64Array(K * N);
@@ -60,7 +63,8 @@ export const tsGemm = {
           for (let n = 0; n < N; n++) acc[n] += v * Bp[r + n];
         }
         const crow = c0 + m * ldc;
-        if (beta === 0) for (let n = 0; n < N; n++) C[crow + n] = alpha * acc[n];
+        if (bias) for (let n = 0; n < N; n++) C[crow + n] = alpha * acc[n] + bias[n];
+        else if (beta === 0) for (let n = 0; n < N; n++) C[crow + n] = alpha * acc[n];
         else for (let n = 0; n < N; n++) C[crow + n] = alpha * acc[n] + beta * C[crow + n];
       }
     }

@@ -28,7 +28,7 @@ export interface NativeAddon {
   setThreads(n: number): void;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, aOff: number, lda: number, sA: number, B: Float32Array, bOff: number, ldb: number, sB: number,
-    beta: number, C: Float32Array, cOff: number, ldc: number, sC: number, batch: number): void;
+    beta: number, C: Float32Array, cOff: number, ldc: number, sC: number, batch: number, bias: Float32Array | null): void;
   unary(op: number, x: Float32Array, xOff: number, xStrides: readonly number[], out: Float32Array, shape: readonly number[], p: number, q: number): void;
   unaryBackward(op: number, x: Float32Array, y: Float32Array, g: Float32Array, out: Float32Array, p: number, q: number): void;
   binary(op: number, a: Float32Array, aOff: number, aStrides: readonly number[], b: Float32Array, bOff: number,
@@ -127,9 +127,9 @@ function overrides(n: NativeAddon): Partial<Kernels> {
   const ts = tsKernels;
   const all: Partial<Kernels> = {
     gemm(g: GemmArgs): void {
-      if (!f32(g.A) || !f32(g.B) || !f32(g.C)) return ts.gemm(g);
+      if (!f32(g.A) || !f32(g.B) || !f32(g.C) || (g.bias && !f32(g.bias))) return ts.gemm(g);
       n.gemm(g.transA, g.transB, g.M, g.N, g.K, g.alpha, g.A, g.aOffset, g.lda, g.strideA, g.B, g.bOffset, g.ldb, g.strideB,
-        g.beta, g.C, g.cOffset, g.ldc, g.strideC, g.batch);
+        g.beta, g.C, g.cOffset, g.ldc, g.strideC, g.batch, g.bias ?? null);
     },
     unary(op: UnaryOp, x: Strided, out: FloatArray, shape: readonly number[], p = 0, q = 0): void {
       const code = unaryCode.get(op);

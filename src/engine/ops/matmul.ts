@@ -8,7 +8,7 @@ import { K } from '../kernels/index.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { contiguousData } from './create.js';
-import { add } from './elementwise.js';
+import { sum } from './reduce.js';
 import { expand, reshape, transpose } from './shape.js';
 
 interface Operand {
@@ -55,6 +55,11 @@ function operand(t: Tensor, batchShape: number[], rows: number, cols: number): O
 }
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  return product(a, b, null);
+}
+
+// a @ b (+ bias on every row, added by the GEMM as it writes each tile: F.linear's addmm without a pass of its own).
+function product(a: Tensor, b: Tensor, bias: Tensor | null): Tensor {
   const dtype = promote(a.dtype, b.dtype, 'matmul');
   if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtype mismatch ${a.dtype} vs ${b.dtype}`);
   if (a.ndim < 1 || b.ndim < 1) throw new RangeError(`matmul: scalars are not matrices (${fmt(a.shape)} @ ${fmt(b.shape)})`);
@@ -62,7 +67,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim === 1 || b.ndim === 1) {
     const a2 = a.ndim === 1 ? reshape(a, [1, a.shape[0]]) : a;
     const b2 = b.ndim === 1 ? reshape(b, [b.shape[0], 1]) : b;
-    const r = matmul(a2, b2);
+    const r = product(a2, b2, bias);
     const s = [...r.shape];
     if (b.ndim === 1) s.pop();
     if (a.ndim === 1) s.splice(s.length - (b.ndim === 1 ? 1 : 2), 1);
@@ -80,14 +85,15 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     A: A.data, aOffset: A.offset, lda: A.ld, strideA: A.stride,
     B: B.data, bOffset: B.offset, ldb: B.ld, strideB: B.stride,
     beta: 0, C: out.data as FloatArray, cOffset: 0, ldc: N, strideC: M * N,
-    batch: numel(batchShape),
+    batch: numel(batchShape), bias: bias ? (contiguousData(bias) as FloatArray) : null,
   });
   // An operand shared by every batch entry (a weight) gets the batch-summed product as its gradient,
   // accumulated by the GEMM itself instead of a [batch, R, C] product summed down afterwards.
   const shared = (t: Tensor) => numel(batchShape) > 1 && numel(t.shape.slice(0, -2)) === 1;
-  return record(out, 'matmul', [a, b], (g) => [
+  return record(out, bias ? 'linear' : 'matmul', [a, b, bias], (g) => [
     !a.requiresGrad ? null : shared(a) ? reshape(batchSummedMatmul(g, transpose(b)), a.shape) : matmul(g, transpose(b)),
     !b.requiresGrad ? null : shared(b) ? reshape(batchSummedMatmul(transpose(a), g), b.shape) : matmul(transpose(a), g),
+    bias?.requiresGrad ? sum(g, g.shape.slice(0, -1).map((_, i) => i)) : null,
   ]);
 }
 
@@ -127,6 +133,9 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (x.shape[x.ndim - 1] !== weight.shape[1]) {
     throw new RangeError(`linear: input ${fmt(x.shape)} does not match weight ${fmt(weight.shape)} (expected last dim ${weight.shape[1]})`);
   }
-  const y = matmul(x, transpose(weight));
-  return bias ? add(y, bias) : y;
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) {
+    throw new RangeError(`linear: bias ${fmt(bias.shape)} does not match weight ${fmt(weight.shape)} (expected [${weight.shape[0]}])`);
+  }
+  if (bias && bias.dtype !== x.dtype) throw new TypeError(`linear: bias dtype ${bias.dtype} differs from input dtype ${x.dtype}`);
+  return product(x, transpose(weight), bias ?? null);
 }
