@@ -1,8 +1,11 @@
 // A PyTorch twin kept running between single timed runs (bench/torch_bench.py serve): `npm run bench --
 // --interleave` alternates one run of ours with one run of each twin, so a neighbour's load on a shared
 // machine, which drifts over seconds, falls on both engines alike and the per-round ratios stay comparable.
+// After each run the twin is given time to go idle: PyTorch's OpenMP and OpenBLAS workers keep spinning on
+// every core for a while after their last op (up to ~0.1 s), which would otherwise land on our next run.
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 
 export class TorchServer {
@@ -42,7 +45,32 @@ export class TorchServer {
     this.proc.stdin.write('run\n');
     const ms = Number(await this.line('run'));
     if (!Number.isFinite(ms)) throw new Error('torch run: unreadable time');
+    await this.idle();
     return ms;
+  }
+
+  /** CPU time of all the twin's threads, ns (Linux schedstat), or null where it cannot be read. */
+  private cpuNs(): number | null {
+    try {
+      const dir = `/proc/${this.proc.pid}/task`;
+      let ns = 0;
+      for (const t of readdirSync(dir)) ns += Number(readFileSync(`${dir}/${t}/schedstat`, 'utf8').split(' ')[0]);
+      return ns;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Waits (at most 1 s) until the twin's threads use under a tenth of a core over 5 ms. */
+  private async idle(): Promise<void> {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let last = this.cpuNs();
+    for (let waited = 0; last !== null && waited < 1000; waited += 5) {
+      await sleep(5);
+      const now = this.cpuNs();
+      if (now === null || now - last < 0.5e6) return;
+      last = now;
+    }
   }
 
   close(): void {
