@@ -130,13 +130,13 @@ export function countFlops(fn: () => void): number {
     flops += convFlops(g);
     saved.conv2dBackwardWeight.call(this, g, x, gy, gw, gb);
   };
-  K.attentionForward = (q, k, v, B, Lq, Lk, D, Dv, scale, out, lse) => {
+  K.attentionForward = (q, k, v, B, Lq, Lk, D, Dv, scale, out, lse, H) => {
     flops += 2 * B * Lq * Lk * (D + Dv);
-    saved.attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse);
+    saved.attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse, H);
   };
-  K.attentionBackward = (q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv) => {
+  K.attentionBackward = (q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv, H) => {
     flops += 4 * B * Lq * Lk * (D + Dv);
-    saved.attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv);
+    saved.attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv, H);
   };
   try {
     fn();

@@ -546,7 +546,7 @@ napi_value softmaxBackwardEntry(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-// attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse)
+// attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse, H): B = batch · H entries (see attention.inc)
 napi_value attentionForwardEntry(napi_env env, napi_callback_info info) {
   LDM_ARGS(attentionForward);
   idx_t B = a.count(3), Lq = a.count(4), Lk = a.count(5), D = a.count(6), Dv = a.count(7);
@@ -556,12 +556,14 @@ napi_value attentionForwardEntry(napi_env env, napi_callback_info info) {
   const float* v = a.f32n(2, B * Lk * Dv);
   float* out = a.f32n(9, B * Lq * Dv);
   float* lse = a.f32n(10, B * Lq);
+  idx_t H = a.count(11);
   if (a.failed) return nullptr;
-  active->attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse);
+  if (H < 1 || B % H != 0) return a.fail("range", "heads must divide the batch entries"), nullptr;
+  active->attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse, H);
   return undef(env);
 }
 
-// attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv)
+// attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv, H)
 napi_value attentionBackwardEntry(napi_env env, napi_callback_info info) {
   LDM_ARGS(attentionBackward);
   idx_t B = a.count(6), Lq = a.count(7), Lk = a.count(8), D = a.count(9), Dv = a.count(10);
@@ -575,8 +577,10 @@ napi_value attentionBackwardEntry(napi_env env, napi_callback_info info) {
   float* gq = a.f32n(12, B * Lq * D);
   float* gk = a.f32n(13, B * Lk * D);
   float* gv = a.f32n(14, B * Lk * Dv);
+  idx_t H = a.count(15);
   if (a.failed) return nullptr;
-  active->attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv);
+  if (H < 1 || B % H != 0) return a.fail("range", "heads must divide the batch entries"), nullptr;
+  active->attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv, H);
   return undef(env);
 }
 

@@ -37,12 +37,12 @@
      const float* rstd, float* gx, float* ggamma, float* gbeta))                                                   \
   X(softmaxForward, 5, (const float* x, idx_t rows, idx_t cols, float* out, bool log))                            \
   X(softmaxBackward, 6, (const float* y, const float* gy, idx_t rows, idx_t cols, float* gx, bool log))           \
-  X(attentionForward, 11,                                                                                          \
+  X(attentionForward, 12,                                                                                          \
     (const float* q, const float* k, const float* v, idx_t B, idx_t Lq, idx_t Lk, idx_t D, idx_t Dv, float scale, \
-     float* out, float* lse))                                                                                      \
-  X(attentionBackward, 15,                                                                                         \
+     float* out, float* lse, idx_t H))                                                                             \
+  X(attentionBackward, 16,                                                                                         \
     (const float* q, const float* k, const float* v, const float* out, const float* gout, const float* lse,      \
-     idx_t B, idx_t Lq, idx_t Lk, idx_t D, idx_t Dv, float scale, float* gq, float* gk, float* gv))               \
+     idx_t B, idx_t Lq, idx_t Lk, idx_t D, idx_t Dv, float scale, float* gq, float* gk, float* gv, idx_t H))      \
   X(upsampleNearestForward, 6, (const float* x, idx_t NC, idx_t H, idx_t W, idx_t s, float* out))                \
   X(upsampleNearestBackward, 6, (const float* gy, idx_t NC, idx_t H, idx_t W, idx_t s, float* gx))               \
   X(avgPool2dForward, 9,                                                                                           \

@@ -693,25 +693,26 @@ test('native softmax / log-softmax forward and backward', { skip }, () => {
 
 // ---- attention --------------------------------------------------------------------------------------------
 
-test('native flash attention forward and backward (ragged blocks, D ≠ Dv, several batches)', { skip }, () => {
+test('native flash attention forward and backward (ragged blocks, D ≠ Dv, several batches, interleaved heads)', { skip }, () => {
   eachIsa((n, isa) => {
     let seed = 6000;
-    for (const [B, Lq, Lk, D, Dv] of [[1, 1, 1, 1, 1], [2, 5, 7, 8, 16], [1, 113, 130, 33, 40], [3, 130, 129, 64, 64], [1, 300, 77, 40, 40],
-      [2, 64, 300, 16, 8]]) {
-      const what = `attention[${isa}] B${B} Lq${Lq} Lk${Lk} D${D} Dv${Dv}`;
+    // [B entries, Lq, Lk, D, Dv, H heads interleaved in the rows (B = batch · H)]
+    for (const [B, Lq, Lk, D, Dv, H] of [[1, 1, 1, 1, 1, 1], [2, 5, 7, 8, 16, 1], [1, 113, 130, 33, 40, 1], [3, 130, 129, 64, 64, 1],
+      [1, 300, 77, 40, 40, 1], [2, 64, 300, 16, 8, 1], [6, 50, 140, 40, 24, 3], [8, 64, 64, 8, 8, 8], [4, 20, 3, 5, 7, 2]]) {
+      const what = `attention[${isa}] B${B} Lq${Lq} Lk${Lk} D${D} Dv${Dv} H${H}`;
       const q = rand32(B * Lq * D, seed++, -1.5, 1.5), k = rand32(B * Lk * D, seed++, -1.5, 1.5), v = rand32(B * Lk * Dv, seed++);
       const scale = 1 / Math.sqrt(D);
       const outR = new Float64Array(B * Lq * Dv), lseR = new Float64Array(B * Lq);
-      tsKernels.attentionForward(f64(q), f64(k), f64(v), B, Lq, Lk, D, Dv, scale, outR, lseR);
+      tsKernels.attentionForward(f64(q), f64(k), f64(v), B, Lq, Lk, D, Dv, scale, outR, lseR, H);
       const out = new Float32Array(B * Lq * Dv).fill(NaN), lse = new Float32Array(B * Lq).fill(NaN);
-      n.attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse);
+      n.attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse, H);
       close(out, outR, `${what} out`, 1e-5, 1e-5);
       close(lse, lseR, `${what} lse`, 1e-5, 1e-5);
       const gout = rand32(B * Lq * Dv, seed++);
       const gqR = new Float64Array(B * Lq * D), gkR = new Float64Array(B * Lk * D), gvR = new Float64Array(B * Lk * Dv);
-      tsKernels.attentionBackward(f64(q), f64(k), f64(v), outR, f64(gout), lseR, B, Lq, Lk, D, Dv, scale, gqR, gkR, gvR);
+      tsKernels.attentionBackward(f64(q), f64(k), f64(v), outR, f64(gout), lseR, B, Lq, Lk, D, Dv, scale, gqR, gkR, gvR, H);
       const gq = new Float32Array(B * Lq * D).fill(NaN), gk = new Float32Array(B * Lk * D).fill(NaN), gv = new Float32Array(B * Lk * Dv).fill(NaN);
-      n.attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv);
+      n.attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv, H);
       close(gq, gqR, `${what} gq`, 1e-4, 1e-5);
       close(gk, gkR, `${what} gk`, 1e-4, 1e-5 * Math.sqrt(Lq));
       close(gv, gvR, `${what} gv`, 1e-4, 1e-5 * Math.sqrt(Lq));

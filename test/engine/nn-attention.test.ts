@@ -67,3 +67,28 @@ test('attention: bad calls name the op and shapes', () => {
   assert.throws(() => T.attention(rnd([5, 3]), rnd([4, 3]), rnd([4, 2]), 1), /attention: expected q \[B, Lq, D\]/);
   assert.throws(() => T.attention(T.zeros([1, 2, 3]), rnd([1, 2, 3]), rnd([1, 2, 3]), 1), /attention: dtype mismatch: q is float32 \[1, 2, 3\] but k is float64/);
 });
+
+test('attention with interleaved heads equals splitting b n (h d) → (b h) n d, attending and merging back', () => {
+  const split = (x: T.Tensor, h: number) => {
+    const [B, N, W] = x.shape;
+    return T.reshape(T.permute(T.reshape(x, [B, N, h, W / h]), [0, 2, 1, 3]), [B * h, N, W / h]);
+  };
+  const merge = (x: T.Tensor, h: number) => {
+    const [BH, N, d] = x.shape;
+    return T.reshape(T.permute(T.reshape(x, [BH / h, h, N, d]), [0, 2, 1, 3]), [BH / h, N, h * d]);
+  };
+  const H = 3;
+  const q = rnd([2, 5, 3 * H], 20), k = rnd([2, 4, 3 * H], 21), v = rnd([2, 4, 2 * H], 22);
+  const composed = (a: T.Tensor, b: T.Tensor, c: T.Tensor) => merge(T.attention(split(a, H), split(b, H), split(c, H), 0.6), H);
+  for (const [r, c] of tileSets) {
+    withTiles(r, c, () => {
+      assertClose(T.attention(q, k, v, 0.6, H).toArray(), composed(q, k, v).toArray(), 1e-14, `heads forward ${r}x${c}`);
+      gradcheck(`attention heads ${r}x${c}`, (a, b, d) => T.attention(a, b, d, 0.6, H), [q, k, v]);
+    });
+  }
+  // float32 (the native kernel where it is built) against the float64 composition.
+  const f = (t: T.Tensor) => T.cast(t, 'float32');
+  assertClose(T.attention(f(q), f(k), f(v), 0.6, H).toArray(), composed(q, k, v).toArray(), 2e-6, 'heads float32');
+  assert.throws(() => T.attention(q, k, rnd([2, 4, 7], 23), 0.6, H), /need q \[B, Lq, 3·D\]/);
+  assert.throws(() => T.attention(q, k, v, 0.6, 0), /heads/);
+});

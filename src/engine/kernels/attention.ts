@@ -6,9 +6,17 @@
 // Layouts (contiguous; Float32Array or Float64Array, one dtype per call; outputs overwritten):
 //   q [B, Lq, D], k [B, Lk, D], v [B, Lk, Dv], out / gout [B, Lq, Dv], lse [B·Lq],
 //   gq [B, Lq, D], gk [B, Lk, D], gv [B, Lk, Dv].
+//   With H > 1 heads, B = batch · H entries in the heads-interleaved layout of a multi-head projection:
+//   q [batch, Lq, H·D] (entry b = n·H + h is columns h·D … of batch n's rows), likewise k, v, out and the
+//   gradients; lse stays [B·Lq].
 //   out[b, i] = Σ_j softmax_j(scale · q[b, i]·k[b, j]) v[b, j];  lse[b·Lq + i] = log Σ_j exp(scale · q[b, i]·k[b, j]).
 
 import type { FloatArray } from '../dtype.js';
+
+/** Entry b's first element and row stride in a heads-interleaved [batch, L, H·width] buffer. */
+function headRows(b: number, H: number, L: number, width: number): [number, number] {
+  return [Math.floor(b / H) * L * H * width + (b % H) * width, H * width];
+}
 
 let tileRows = 32;
 let tileCols = 64;
@@ -25,14 +33,14 @@ export const tsAttention = {
   /** out = softmax(q kᵀ · scale) v per batch, and lse = the row-wise log-sum-exp of q kᵀ · scale. */
   attentionForward(
     q: FloatArray, k: FloatArray, v: FloatArray, B: number, Lq: number, Lk: number, D: number, Dv: number,
-    scale: number, out: FloatArray, lse: FloatArray,
+    scale: number, out: FloatArray, lse: FloatArray, H = 1,
   ): void {
     const Br = tileRows, Bc = tileCols;
     const S = new Float64Array(Br * Bc);
     const m = new Float64Array(Br), l = new Float64Array(Br);
     const acc = new Float64Array(Br * Dv);
     for (let b = 0; b < B; b++) {
-      const qb = b * Lq * D, kb = b * Lk * D, vb = b * Lk * Dv;
+      const [qb, qs] = headRows(b, H, Lq, D), [kb, ks] = headRows(b, H, Lk, D), [vb, vs] = headRows(b, H, Lk, Dv), [ob, os] = headRows(b, H, Lq, Dv);
       for (let i0 = 0; i0 < Lq; i0 += Br) {
         const rows = Math.min(Br, Lq - i0);
         m.fill(-Infinity);
@@ -42,9 +50,9 @@ export const tsAttention = {
           const cols = Math.min(Bc, Lk - j0);
           // Score tile S = scale · q[i0:i0+rows] · k[j0:j0+cols]ᵀ.
           for (let r = 0; r < rows; r++) {
-            const qi = qb + (i0 + r) * D;
+            const qi = qb + (i0 + r) * qs;
             for (let c = 0; c < cols; c++) {
-              const kj = kb + (j0 + c) * D;
+              const kj = kb + (j0 + c) * ks;
               let s = 0;
               for (let d = 0; d < D; d++) s += q[qi + d] * k[kj + d];
               S[r * Bc + c] = s * scale;
@@ -64,7 +72,7 @@ export const tsAttention = {
             for (let c = 0; c < cols; c++) {
               const p = Math.exp(S[r * Bc + c] - mx);
               l[r] += p;
-              const vj = vb + (j0 + c) * Dv;
+              const vj = vb + (j0 + c) * vs;
               for (let e = 0; e < Dv; e++) acc[ar + e] += p * v[vj + e];
             }
             m[r] = mx;
@@ -73,7 +81,7 @@ export const tsAttention = {
         for (let r = 0; r < rows; r++) {
           const i = i0 + r;
           const inv = 1 / l[r];
-          const oi = (b * Lq + i) * Dv;
+          const oi = ob + i * os;
           for (let e = 0; e < Dv; e++) out[oi + e] = acc[r * Dv + e] * inv;
           lse[b * Lq + i] = m[r] + Math.log(l[r]);
         }
@@ -88,7 +96,7 @@ export const tsAttention = {
   attentionBackward(
     q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, gout: FloatArray, lse: FloatArray,
     B: number, Lq: number, Lk: number, D: number, Dv: number, scale: number,
-    gq: FloatArray, gk: FloatArray, gv: FloatArray,
+    gq: FloatArray, gk: FloatArray, gv: FloatArray, H = 1,
   ): void {
     const Br = tileRows, Bc = tileCols;
     const gk64 = new Float64Array(Lk * D), gv64 = new Float64Array(Lk * Dv);
@@ -96,14 +104,14 @@ export const tsAttention = {
     const delta = new Float64Array(Br);
     const P = new Float64Array(Br * Bc);
     for (let b = 0; b < B; b++) {
-      const qb = b * Lq * D, kb = b * Lk * D, vb = b * Lk * Dv, ob = b * Lq * Dv;
+      const [qb, qs] = headRows(b, H, Lq, D), [kb, ks] = headRows(b, H, Lk, D), [vb, vs] = headRows(b, H, Lk, Dv), [ob, os] = headRows(b, H, Lq, Dv);
       gk64.fill(0);
       gv64.fill(0);
       for (let i0 = 0; i0 < Lq; i0 += Br) {
         const rows = Math.min(Br, Lq - i0);
         gq64.fill(0);
         for (let r = 0; r < rows; r++) {
-          const oi = ob + (i0 + r) * Dv;
+          const oi = ob + (i0 + r) * os;
           let s = 0;
           for (let e = 0; e < Dv; e++) s += gout[oi + e] * out[oi + e];
           delta[r] = s;
@@ -111,21 +119,21 @@ export const tsAttention = {
         for (let j0 = 0; j0 < Lk; j0 += Bc) {
           const cols = Math.min(Bc, Lk - j0);
           for (let r = 0; r < rows; r++) {
-            const qi = qb + (i0 + r) * D;
+            const qi = qb + (i0 + r) * qs;
             const L = lse[b * Lq + i0 + r];
             for (let c = 0; c < cols; c++) {
-              const kj = kb + (j0 + c) * D;
+              const kj = kb + (j0 + c) * ks;
               let s = 0;
               for (let d = 0; d < D; d++) s += q[qi + d] * k[kj + d];
               P[r * Bc + c] = Math.exp(s * scale - L);
             }
           }
           for (let r = 0; r < rows; r++) {
-            const qi = qb + (i0 + r) * D, oi = ob + (i0 + r) * Dv;
+            const qi = qb + (i0 + r) * qs, oi = ob + (i0 + r) * os;
             for (let c = 0; c < cols; c++) {
               const j = j0 + c;
               const p = P[r * Bc + c];
-              const vj = vb + j * Dv, gvj = j * Dv;
+              const vj = vb + j * vs, gvj = j * Dv;
               let dp = 0;
               for (let e = 0; e < Dv; e++) {
                 const go = gout[oi + e];
@@ -134,7 +142,7 @@ export const tsAttention = {
               }
               const ds = p * (dp - delta[r]) * scale;
               if (ds === 0) continue;
-              const kj = kb + j * D, gkj = j * D, gqr = r * D;
+              const kj = kb + j * ks, gkj = j * D, gqr = r * D;
               for (let d = 0; d < D; d++) {
                 gq64[gqr + d] += ds * k[kj + d];
                 gk64[gkj + d] += ds * q[qi + d];
@@ -143,12 +151,14 @@ export const tsAttention = {
           }
         }
         for (let r = 0; r < rows; r++) {
-          const gi = qb + (i0 + r) * D;
+          const gi = qb + (i0 + r) * qs;
           for (let d = 0; d < D; d++) gq[gi + d] = gq64[r * D + d];
         }
       }
-      for (let i = 0; i < Lk * D; i++) gk[kb + i] = gk64[i];
-      for (let i = 0; i < Lk * Dv; i++) gv[vb + i] = gv64[i];
+      for (let j = 0; j < Lk; j++) {
+        for (let d = 0; d < D; d++) gk[kb + j * ks + d] = gk64[j * D + d];
+        for (let e = 0; e < Dv; e++) gv[vb + j * vs + e] = gv64[j * Dv + e];
+      }
     }
   },
 };

@@ -51,9 +51,10 @@ export interface NativeAddon {
   softmaxForward(x: Float32Array, rows: number, cols: number, out: Float32Array, log: boolean): void;
   softmaxBackward(y: Float32Array, gy: Float32Array, rows: number, cols: number, gx: Float32Array, log: boolean): void;
   attentionForward(q: Float32Array, k: Float32Array, v: Float32Array, B: number, Lq: number, Lk: number, D: number, Dv: number,
-    scale: number, out: Float32Array, lse: Float32Array): void;
+    scale: number, out: Float32Array, lse: Float32Array, H: number): void;
   attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, gout: Float32Array, lse: Float32Array,
-    B: number, Lq: number, Lk: number, D: number, Dv: number, scale: number, gq: Float32Array, gk: Float32Array, gv: Float32Array): void;
+    B: number, Lq: number, Lk: number, D: number, Dv: number, scale: number, gq: Float32Array, gk: Float32Array, gv: Float32Array,
+    H: number): void;
   upsampleNearestForward(x: Float32Array, NC: number, H: number, W: number, s: number, out: Float32Array): void;
   upsampleNearestBackward(gy: Float32Array, NC: number, H: number, W: number, s: number, gx: Float32Array): void;
   avgPool2dForward(x: Float32Array, NC: number, H: number, W: number, k: number, stride: number, OH: number, OW: number, out: Float32Array): void;
@@ -212,15 +213,15 @@ function overrides(n: NativeAddon): Partial<Kernels> {
       if (!f32(y) || !f32(gy) || !f32(gx)) return ts.logSoftmaxBackward(y, gy, rows, cols, gx);
       n.softmaxBackward(y, gy, rows, cols, gx, true);
     },
-    attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse) {
-      if (!f32(q) || !f32(k) || !f32(v) || !f32(out) || !f32(lse)) return ts.attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse);
-      n.attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse);
+    attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse, H = 1) {
+      if (!f32(q) || !f32(k) || !f32(v) || !f32(out) || !f32(lse)) return ts.attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse, H);
+      n.attentionForward(q, k, v, B, Lq, Lk, D, Dv, scale, out, lse, H);
     },
-    attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv) {
+    attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv, H = 1) {
       if (!f32(q) || !f32(k) || !f32(v) || !f32(out) || !f32(gout) || !f32(lse) || !f32(gq) || !f32(gk) || !f32(gv)) {
-        return ts.attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv);
+        return ts.attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv, H);
       }
-      n.attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv);
+      n.attentionBackward(q, k, v, out, gout, lse, B, Lq, Lk, D, Dv, scale, gq, gk, gv, H);
     },
     upsampleNearestForward(x, NC, H, W, s, out) {
       if (!f32(x) || !f32(out)) return ts.upsampleNearestForward(x, NC, H, W, s, out);

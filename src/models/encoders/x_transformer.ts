@@ -13,7 +13,6 @@
 import * as T from '../../engine/index.js';
 import { Dropout, GELU, Layer, Module, ModuleList, Sequential } from '../../nn/index.js';
 import { Builder, normalInit, type BuildOptions } from '../../nn/build.js';
-import { mergeHeads, splitHeads } from '../unet/transformer.js';
 
 export const DEFAULT_DIM_HEAD = 64;
 
@@ -44,11 +43,8 @@ export class Attention extends Layer {
   }
   /** Self-attention without mask: [B, n, dim] → [B, n, dim]. */
   forward(x: T.Tensor): T.Tensor {
-    const h = this._heads;
-    const q = splitHeads(this.to_q.forward(x), h);
-    const k = splitHeads(this.to_k.forward(x), h);
-    const v = splitHeads(this.to_v.forward(x), h);
-    return this.to_out.forward(mergeHeads(T.attention(q, k, v, this._dimHead ** -0.5), h));
+    const qkv = [this.to_q, this.to_k, this.to_v].map((l) => l.forward(x));
+    return this.to_out.forward(T.attention(qkv[0], qkv[1], qkv[2], this._dimHead ** -0.5, this._heads));
   }
 }
 

@@ -55,12 +55,9 @@ export class CrossAttention extends Module {
   /** x: [B, N, query_dim], context: [B, M, context_dim] (or null: self-attention) → [B, N, query_dim]. */
   forward(x: T.Tensor, context: T.Tensor | null = null): T.Tensor {
     const ctx = context ?? x;
-    const h = this._heads;
-    const q = splitHeads(this.to_q.forward(x), h);
-    const k = splitHeads(this.to_k.forward(ctx), h);
-    const v = splitHeads(this.to_v.forward(ctx), h);
-    const out = T.attention(q, k, v, this._dimHead ** -0.5);
-    return this.to_out.forward(mergeHeads(out, h));
+    // Heads split as 'b n (h d) -> (b h) n d' and merged back, inside the attention op (no copies).
+    const out = T.attention(this.to_q.forward(x), this.to_k.forward(ctx), this.to_v.forward(ctx), this._dimHead ** -0.5, this._heads);
+    return this.to_out.forward(out);
   }
 }
 
