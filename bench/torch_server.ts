@@ -8,6 +8,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export class TorchServer {
   private proc: ChildProcessWithoutNullStreams;
   private lines: AsyncIterator<string>;
@@ -63,12 +65,11 @@ export class TorchServer {
 
   /** Waits (at most 1 s) until the twin's threads use under a tenth of a core over 5 ms. */
   private async idle(): Promise<void> {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     let last = this.cpuNs();
     for (let waited = 0; last !== null && waited < 1000; waited += 5) {
       await sleep(5);
       const now = this.cpuNs();
-      if (now === null || now - last < 0.5e6) return;
+      if (now === null || now - last < 0.5e6) break;
       last = now;
     }
   }
