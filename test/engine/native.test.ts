@@ -696,10 +696,14 @@ test('native softmax / log-softmax forward and backward', { skip }, () => {
 test('native flash attention forward and backward (ragged blocks, D ≠ Dv, several batches, interleaved heads)', { skip }, () => {
   eachIsa((n, isa) => {
     let seed = 6000;
-    // [B entries, Lq, Lk, D, Dv, H heads interleaved in the rows (B = batch · H)]
-    for (const [B, Lq, Lk, D, Dv, H] of [[1, 1, 1, 1, 1, 1], [2, 5, 7, 8, 16, 1], [1, 113, 130, 33, 40, 1], [3, 130, 129, 64, 64, 1],
-      [1, 300, 77, 40, 40, 1], [2, 64, 300, 16, 8, 1], [6, 50, 140, 40, 24, 3], [8, 64, 64, 8, 8, 8], [4, 20, 3, 5, 7, 2]]) {
-      const what = `attention[${isa}] B${B} Lq${Lq} Lk${Lk} D${D} Dv${Dv} H${H}`;
+    // [B entries, Lq, Lk, D, Dv, H heads interleaved in the rows (B = batch · H), pool threads (0: as is)]; with
+    // more threads than entries the backward splits key blocks into groups whose gQ parts are summed at the end.
+    const threadsBefore = n.info().threads;
+    for (const [B, Lq, Lk, D, Dv, H, th] of [[1, 1, 1, 1, 1, 1, 0], [2, 5, 7, 8, 16, 1, 0], [1, 113, 130, 33, 40, 1, 0], [3, 130, 129, 64, 64, 1, 0],
+      [1, 300, 77, 40, 40, 1, 0], [2, 64, 300, 16, 8, 1, 0], [6, 50, 140, 40, 24, 3, 0], [8, 64, 64, 8, 8, 8, 0], [4, 20, 3, 5, 7, 2, 0],
+      [2, 40, 300, 16, 12, 2, 4]]) {
+      if (th) n.setThreads(th);
+      const what = `attention[${isa}] B${B} Lq${Lq} Lk${Lk} D${D} Dv${Dv} H${H}${th ? ` threads ${th}` : ''}`;
       const q = rand32(B * Lq * D, seed++, -1.5, 1.5), k = rand32(B * Lk * D, seed++, -1.5, 1.5), v = rand32(B * Lk * Dv, seed++);
       const scale = 1 / Math.sqrt(D);
       const outR = new Float64Array(B * Lq * Dv), lseR = new Float64Array(B * Lq);
@@ -716,6 +720,7 @@ test('native flash attention forward and backward (ragged blocks, D ≠ Dv, seve
       close(gq, gqR, `${what} gq`, 1e-4, 1e-5);
       close(gk, gkR, `${what} gk`, 1e-4, 1e-5 * Math.sqrt(Lq));
       close(gv, gvR, `${what} gv`, 1e-4, 1e-5 * Math.sqrt(Lq));
+      n.setThreads(threadsBefore);
     }
   });
 });

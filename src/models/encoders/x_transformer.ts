@@ -43,8 +43,8 @@ export class Attention extends Layer {
   }
   /** Self-attention without mask: [B, n, dim] → [B, n, dim]. */
   forward(x: T.Tensor): T.Tensor {
-    const qkv = [this.to_q, this.to_k, this.to_v].map((l) => l.forward(x));
-    return this.to_out.forward(T.attention(qkv[0], qkv[1], qkv[2], this._dimHead ** -0.5, this._heads));
+    const out = T.attention(this.to_q.forward(x), this.to_k.forward(x), this.to_v.forward(x), this._dimHead ** -0.5, this._heads);
+    return this.to_out.forward(out);
   }
 }
 
