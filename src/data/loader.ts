@@ -202,6 +202,9 @@ export class DataLoader {
   }
 }
 
+/** How long close() waits for a worker to finish its current job before terminating it. */
+const CLOSE_GRACE_MS = 5000;
+
 /** Worker threads that assemble batches of one dataset; results come back in the order asked. */
 class WorkerPool {
   private workers: Worker[] = [];
@@ -264,6 +267,14 @@ class WorkerPool {
       this.pending.delete(id);
       job.reject(this.failure);
     }
-    await Promise.all(ws.map((w) => w.terminate()));
+    // Each worker is asked to exit after its current job (see worker.ts); one stuck in a job is terminated.
+    await Promise.all(ws.map((w) => new Promise<void>((resolve) => {
+      const stuck = setTimeout(() => void w.terminate(), CLOSE_GRACE_MS);
+      w.once('exit', () => {
+        clearTimeout(stuck);
+        resolve();
+      });
+      w.postMessage({ close: true });
+    })));
   }
 }

@@ -16,7 +16,14 @@ const port = parentPort!;
 const ready = datasetFromSpec((workerData as { spec: WorkerSpec }).spec);
 ready.catch(() => {}); // reported per job
 
-port.on('message', async (job: Job) => {
+port.on('message', async (job: Job | { close: true }) => {
+  // The loader's close(): after the job in hand (jobs run one at a time), the port closes and the worker exits
+  // on its own. (Terminating a worker inside a decode can abort the process: Node 20 asserts when a zlib stream
+  // is torn down before its initialisation finished.)
+  if ('close' in job) {
+    port.close();
+    return;
+  }
   try {
     const ds = await ready;
     const raw = assembleBatch(ds, job.indices, job.draws);
