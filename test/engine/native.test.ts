@@ -392,11 +392,17 @@ function convCases(): ConvCase[] {
   return cases;
 }
 
-/** Forward, input and weight (+ bias) gradients of one case against the float64 reference; inputs from seeds `seed`…, returns the next free seed. */
-function checkConv(n: NativeAddon, c: ConvCase, seed: number, what: string, rtol = 2e-6): number {
+/** The kernels' geometry of a case (output size from its padding and stride). */
+function convGeom(c: ConvCase) {
   const { N, C, H, W, O, kh, kw, sh, sw, pt, pl } = c;
   const OH = Math.floor((H + pt + c.pb - kh) / sh) + 1, OW = Math.floor((W + pl + c.pr - kw) / sw) + 1;
-  const g = { N, C, H, W, O, kh, kw, sh, sw, padTop: pt, padLeft: pl, OH, OW };
+  return { N, C, H, W, O, kh, kw, sh, sw, padTop: pt, padLeft: pl, OH, OW };
+}
+
+/** Forward, input and weight (+ bias) gradients of one case against the float64 reference; inputs from seeds `seed`…, returns the next free seed. */
+function checkConv(n: NativeAddon, c: ConvCase, seed: number, what: string, rtol = 2e-6): number {
+  const { N, C, H, W, O, kh, kw } = c;
+  const g = convGeom(c), { OH, OW } = g;
   const x = rand32(N * C * H * W, seed++), w = rand32(O * C * kh * kw, seed++), b = c.bias ? rand32(O, seed++) : null;
   const gy = rand32(N * O * OH * OW, seed++);
   const abs = (a: Float32Array) => f64(a).map(Math.abs);
@@ -473,8 +479,7 @@ test('native conv2d through Winograd F(4×4, 3×3) vs the reference (AVX2: the w
       }
       delete process.env.LDM_WG_FUSED;
       // The same forward with LDM_WINOGRAD=0 (the direct GEMM) rounds differently: the Winograd path ran.
-      const OH = c.H + c.pt + c.pb - 2, OW = c.W + c.pl + c.pr - 2;
-      const g = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, kh: 3, kw: 3, sh: 1, sw: 1, padTop: c.pt, padLeft: c.pl, OH, OW };
+      const g = convGeom(c), { OH, OW } = g;
       const x = rand32(c.N * c.C * c.H * c.W, 1), w = rand32(c.O * c.C * 9, 2);
       const [wg, direct] = ['1', '0'].map((mode) => {
         process.env.LDM_WINOGRAD = mode;
@@ -515,8 +520,7 @@ test('native conv2d through Winograd F(2×2, 3×3) on small images (AVX2) vs the
     for (const c of winograd2Cases) {
       const what = `winograd F(2×2) conv[${isa}] ${JSON.stringify(c)}`;
       seed = checkConv(n, c, seed, what, WINOGRAD_RTOL);
-      const OH = c.H + c.pt + c.pb - 2, OW = c.W + c.pl + c.pr - 2;
-      const g = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, kh: 3, kw: 3, sh: 1, sw: 1, padTop: c.pt, padLeft: c.pl, OH, OW };
+      const g = convGeom(c), { OH, OW } = g;
       const x = rand32(c.N * c.C * c.H * c.W, 1), w = rand32(c.O * c.C * 9, 2), gy = rand32(c.N * c.O * OH * OW, 3);
       const [wg, direct] = ['1', '0'].map((mode) => {
         process.env.LDM_WG2 = mode;
