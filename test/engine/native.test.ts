@@ -441,7 +441,7 @@ test('native conv2d forward / backward input / backward weight vs the reference'
   });
 });
 
-// Stride-1 3×3 convolutions with 64 tiles (4×4) or more and enough channels (native/winograd.inc; AVX2 from 16) go through
+// Stride-1 3×3 convolutions with 64 tiles (4×4) or more and enough channels (native/winograd.inc; AVX2 and AVX-512 from 16) go through
 // Winograd F(4×4, 3×3): rows of tiles that are whole vector chunks (the transposing loads and stores), partial
 // tiles at the edges, unpadded and asymmetric padding, many small images, channel counts off the vector width.
 const winogradCases: ConvCase[] = [
@@ -456,10 +456,10 @@ const winogradCases: ConvCase[] = [
   // more channels than one K block of the GEMM (192): the fused tasks' products accumulate over two blocks
   { N: 1, C: 200, H: 32, W: 30, O: 67, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
 ];
-// What only the AVX2 build sends through Winograd: narrow layers of a batch (an autoencoder's training step: 16–63
+// What the AVX2 and AVX-512 builds send through Winograd and the portable one does not: narrow layers of a batch (an autoencoder's training step: 16–63
 // channels, rows of 3 and 2 tiles, a partial tile column; 108 and 128 tiles) and 16–63 tiles (a UNet's 16×16
 // level: two K blocks, output channels off the task rows and micro-panel rows; 20 tiles with partial ones).
-const avx2WinogradCases: ConvCase[] = [
+const vectorWinogradCases: ConvCase[] = [
   { N: 9, C: 24, H: 16, W: 11, O: 20, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
   { N: 32, C: 16, H: 8, W: 8, O: 33, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: false },
   { N: 1, C: 200, H: 16, W: 16, O: 119, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
@@ -469,7 +469,7 @@ const avx2WinogradCases: ConvCase[] = [
 test('native conv2d through Winograd F(4×4, 3×3) vs the reference (AVX2: the weight gradient too), and not the direct path\'s numbers', { skip }, () => {
   eachIsa((n, isa) => {
     let seed = 4000;
-    for (const c of isa === 'avx2' ? [...winogradCases, ...avx2WinogradCases] : winogradCases) {
+    for (const c of isa === 'avx2' || isa === 'avx512' ? [...winogradCases, ...vectorWinogradCases] : winogradCases) {
       const what = `winograd conv[${isa}] ${JSON.stringify(c)}`;
       // Both ways through it: tasks that take a block of tiles through all three steps, and tasks over blocks of
       // output channels that transform their own kernels.
@@ -502,8 +502,8 @@ test('native conv2d through Winograd F(4×4, 3×3) vs the reference (AVX2: the w
   });
 });
 
-// AVX2 takes small images that Winograd F(4×4) gets too few tiles of (8×8: 4) through F(2×2, 3×3) (native/winograd2.inc)
-// from 128 channels: output channels off the micro-panel and task rows, two K blocks, partial tiles at odd sizes,
+// AVX2 and AVX-512 take small images that Winograd F(4×4) gets too few tiles of (8×8: 4) through F(2×2, 3×3)
+// (native/winograd2.inc) from 128 channels (AVX-512's forward pass up to 512): output channels off the micro-panel and task rows, two K blocks, partial tiles at odd sizes,
 // no and asymmetric padding, a batch; the input gradient takes it with the channel counts swapped.
 const winograd2Cases: ConvCase[] = [
   { N: 1, C: 128, H: 8, W: 8, O: 130, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
@@ -513,9 +513,9 @@ const winograd2Cases: ConvCase[] = [
   { N: 1, C: 136, H: 8, W: 8, O: 128, kh: 3, kw: 3, sh: 1, sw: 1, pt: 2, pb: 0, pl: 0, pr: 2, bias: true },
 ];
 
-test('native conv2d through Winograd F(2×2, 3×3) on small images (AVX2) vs the reference, and not the direct path\'s numbers', { skip }, () => {
+test('native conv2d through Winograd F(2×2, 3×3) on small images (AVX2, AVX-512) vs the reference, and not the direct path\'s numbers', { skip }, () => {
   eachIsa((n, isa) => {
-    if (isa !== 'avx2') return;
+    if (isa !== 'avx2' && isa !== 'avx512') return;
     let seed = 4500;
     for (const c of winograd2Cases) {
       const what = `winograd F(2×2) conv[${isa}] ${JSON.stringify(c)}`;
