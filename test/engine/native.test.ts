@@ -503,7 +503,7 @@ test('native conv2d through Winograd F(4×4, 3×3) vs the reference (AVX2: the w
 });
 
 // AVX2 and AVX-512 take small images that Winograd F(4×4) gets too few tiles of (8×8: 4) through F(2×2, 3×3)
-// (native/winograd2.inc) from 128 channels (AVX-512's forward pass up to 512): output channels off the micro-panel and task rows, two K blocks, partial tiles at odd sizes,
+// (native/winograd2.inc) from 128 channels: output channels off the micro-panel and task rows, two K blocks, partial tiles at odd sizes,
 // no and asymmetric padding, a batch; the input gradient takes it with the channel counts swapped.
 const winograd2Cases: ConvCase[] = [
   { N: 1, C: 128, H: 8, W: 8, O: 130, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
