@@ -441,9 +441,10 @@ test('native conv2d forward / backward input / backward weight vs the reference'
   });
 });
 
-// Stride-1 3×3 convolutions with 64 tiles (4×4) or more and enough channels (native/winograd.inc; AVX2 and AVX-512 from 16) go through
-// Winograd F(4×4, 3×3): rows of tiles that are whole vector chunks (the transposing loads and stores), partial
-// tiles at the edges, unpadded and asymmetric padding, many small images, channel counts off the vector width.
+// Stride-1 3×3 convolutions with 64 tiles (4×4) or more and enough channels (native/winograd.inc; AVX2 and AVX-512
+// from 16) go through Winograd F(4×4, 3×3): rows of tiles that are whole vector chunks (the transposing loads and
+// stores), partial tiles at the edges, unpadded and asymmetric padding, many small images, channel counts off the
+// vector width.
 const winogradCases: ConvCase[] = [
   { N: 1, C: 64, H: 64, W: 64, O: 64, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
   { N: 3, C: 128, H: 13, W: 21, O: 130, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: false },
@@ -456,9 +457,10 @@ const winogradCases: ConvCase[] = [
   // more channels than one K block of the GEMM (192): the fused tasks' products accumulate over two blocks
   { N: 1, C: 200, H: 32, W: 30, O: 67, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
 ];
-// What the AVX2 and AVX-512 builds send through Winograd and the portable one does not: narrow layers of a batch (an autoencoder's training step: 16–63
-// channels, rows of 3 and 2 tiles, a partial tile column; 108 and 128 tiles) and 16–63 tiles (a UNet's 16×16
-// level: two K blocks, output channels off the task rows and micro-panel rows; 20 tiles with partial ones).
+// What the AVX2 and AVX-512 builds send through Winograd and the portable one does not: narrow layers of a batch (an
+// autoencoder's training step: 16–63 channels, rows of 3 and 2 tiles, a partial tile column; 108 and 128 tiles) and
+// 16–63 tiles (a UNet's 16×16 level: two K blocks, output channels off the task rows and micro-panel rows; 20 tiles
+// with partial ones).
 const vectorWinogradCases: ConvCase[] = [
   { N: 9, C: 24, H: 16, W: 11, O: 20, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: true },
   { N: 32, C: 16, H: 8, W: 8, O: 33, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1, bias: false },
