@@ -407,7 +407,8 @@ napi_value sumEntry(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-// conv2dForward(geom, x, w, bias|null, out) — geom = {N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft, OH, OW}
+// conv2dForward(geom, x, w, bias|null, out[, packed|null]) — geom = {N, C, H, W, O, kh, kw, sh, sw, padTop, padLeft,
+// OH, OW}; packed: w's pack from conv2dPackWeights for this geometry, made by the active kernel set.
 napi_value conv2dForwardEntry(napi_env env, napi_callback_info info) {
   LDM_ARGS(conv2dForward);
   const ldm::ConvGeom g = a.convGeom(0);
@@ -416,8 +417,53 @@ napi_value conv2dForwardEntry(napi_env env, napi_callback_info info) {
   const float* w = a.f32n(2, g.O * g.C * g.kh * g.kw);
   const float* bias = a.f32n(3, g.O, true);
   float* out = a.f32n(4, g.N * g.O * g.OH * g.OW);
+  const float* packed = nullptr;
+  if (!a.isNull(5)) {
+    idx_t want[2] = {0, 0}, len = 0;
+    active->conv2dPackWeights(g, nullptr, nullptr, want);
+    packed = a.f32(5, &len);
+    if (!a.failed && (want[0] == 0 || len != want[0] || packed[0] != (float)want[1])) {
+      char msg[240];
+      std::snprintf(msg, sizeof msg, "packed weights (%lld floats, layout %.0f) do not fit this convolution (it needs "
+                    "%lld floats, layout %lld): pack them with conv2dPackWeights for this geometry and kernel set",
+                    (long long)len, len > 0 ? (double)packed[0] : 0.0, (long long)want[0], (long long)want[1]);
+      a.fail("range", msg);
+    }
+    packed += 16;  // the header (WG_PACK_HEADER)
+  }
   if (a.failed) return nullptr;
-  if (g.N * g.O * g.OH * g.OW > 0) active->conv2dForward(g, x, w, bias, out);
+  if (g.N * g.O * g.OH * g.OW > 0) active->conv2dForward(g, x, w, bias, out, packed);
+  return undef(env);
+}
+
+// conv2dPackWeights(geom, w|null, dst|null): without dst → [floats, layout] of w's pack for this geometry's forward
+// on the active kernel set (floats 0: no pack applies); with w and dst (holding exactly that many floats) → writes it.
+napi_value conv2dPackWeightsEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(conv2dPackWeights);
+  const ldm::ConvGeom g = a.convGeom(0);
+  if (a.failed) return nullptr;
+  idx_t want[2] = {0, 0};
+  active->conv2dPackWeights(g, nullptr, nullptr, want);
+  if (a.isNull(2)) {
+    napi_value r, v;
+    napi_create_array_with_length(env, 2, &r);
+    for (uint32_t i = 0; i < 2; i++) {
+      napi_create_double(env, (double)want[i], &v);
+      napi_set_element(env, r, i, v);
+    }
+    return r;
+  }
+  const float* w = a.f32n(1, g.O * g.C * g.kh * g.kw);
+  idx_t len = 0;
+  float* dst = a.f32(2, &len);
+  if (!a.failed && (want[0] == 0 || len != want[0])) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "pack buffer holds %lld floats, this convolution's pack needs %lld", (long long)len,
+                  (long long)want[0]);
+    a.fail("range", msg);
+  }
+  if (a.failed) return nullptr;
+  active->conv2dPackWeights(g, w, dst, want);
   return undef(env);
 }
 

@@ -20,7 +20,9 @@
     (const float* c, const idx_t* cs, const float* a, const idx_t* as, const float* b, const idx_t* bs,          \
      float* out, const idx_t* shape, int nd))                                                                      \
   X(sum, 5, (const float* x, idx_t outer, idx_t n, idx_t inner, float* out))                                      \
-  X(conv2dForward, 5, (const ConvGeom& g, const float* x, const float* w, const float* bias, float* out))         \
+  X(conv2dForward, 5,                                                                                             \
+    (const ConvGeom& g, const float* x, const float* w, const float* bias, float* out, const float* packed))    \
+  X(conv2dPackWeights, 3, (const ConvGeom& g, const float* w, float* dst, idx_t* info))                          \
   X(conv2dBackwardInput, 4, (const ConvGeom& g, const float* gy, const float* w, float* gx))                      \
   X(conv2dBackwardWeight, 5, (const ConvGeom& g, const float* x, const float* gy, float* gw, float* gb))          \
   X(groupNormForward, 12,                                                                                          \

@@ -32,6 +32,11 @@ export interface LatentSampleOptions extends Partial<SamplerSettings> {
   latentMask?: { mask: T.Tensor; x0: T.Tensor };
   /** Run the UNet over overlapping crops (the reference's split_input_params). */
   tiling?: SplitInputParams | null;
+  /**
+   * Bytes of packed weights kept from step to step (T.withWeightCache; identical results, more memory).
+   * Default T.weightCacheBudget() (LDM_WEIGHT_CACHE_MB; 0 = none).
+   */
+  weightCacheBytes?: number;
 }
 
 export interface LatentSampleResult extends SampleResult {
@@ -63,7 +68,7 @@ export function sampleLatents(model: LatentDiffusion, o: LatentSampleOptions): L
     if (!o.shape) throw new Error('sampleLatents: give shape or xT');
     xT = noise(o.shape);
   }
-  const r = sampler.sample(eps, xT, { noise, onStep: o.onStep, blend, start });
+  const r = T.withWeightCache(o.weightCacheBytes ?? T.weightCacheBudget(), () => sampler.sample(eps, xT, { noise, onStep: o.onStep, blend, start }));
   return { ...r, start: xT };
 }
 

@@ -117,8 +117,9 @@ export const tsConv = {
   /**
    * Forward convolution: out[n, o, oh, ow] = bias[o] + Σ_{c,i,j} w[o, c, i, j] · x[n, c, oh·sh − padTop + i, ow·sw − padLeft + j].
    * x [N, C, H, W], w [O, C, kh, kw], bias [O] or null, out [N, O, OH, OW] (overwritten); sizes from `g`.
+   * `packed`: w's pack from conv2dPackWeights for this geometry (kernels that pack nothing never get one).
    */
-  conv2dForward(this: unknown, g: ConvGeometry, x: FloatArray, w: FloatArray, bias: FloatArray | null, out: FloatArray): void {
+  conv2dForward(this: unknown, g: ConvGeometry, x: FloatArray, w: FloatArray, bias: FloatArray | null, out: FloatArray, packed?: Float32Array | null): void {
     const gemm = gemmOf(this);
     const { N, C, H, W, O, kh, kw, OH, OW } = g;
     const ckk = C * kh * kw;
@@ -236,6 +237,20 @@ export const tsConv = {
         gb[o] = s;
       }
     }
+  },
+
+  /**
+   * Size (floats) and layout tag of the pack that conv2dForward can take for w in geometry g, or null where its
+   * forward has nothing to keep across calls (these reference kernels never do; the native ones keep Winograd's
+   * transformed kernels: weight-cache.ts).
+   */
+  conv2dPackInfo(g: ConvGeometry): { floats: number; layout: number } | null {
+    return null;
+  },
+
+  /** Writes w's pack for geometry g into dst (conv2dPackInfo(g).floats long). */
+  conv2dPackWeights(g: ConvGeometry, w: FloatArray, dst: Float32Array): void {
+    throw new Error('conv2dPackWeights: these kernels pack no convolution weights (conv2dPackInfo returned null)');
   },
 };
 

@@ -36,7 +36,9 @@ export interface NativeAddon {
   where(c: Float32Array, cOff: number, cStrides: readonly number[], a: Float32Array, aOff: number, aStrides: readonly number[],
     b: Float32Array, bOff: number, bStrides: readonly number[], out: Float32Array, shape: readonly number[]): void;
   sum(x: Float32Array, outer: number, n: number, inner: number, out: Float32Array): void;
-  conv2dForward(g: ConvGeometry, x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array): void;
+  conv2dForward(g: ConvGeometry, x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, packed?: Float32Array | null): void;
+  conv2dPackWeights(g: ConvGeometry, w: Float32Array | null, dst: null): [number, number];
+  conv2dPackWeights(g: ConvGeometry, w: Float32Array, dst: Float32Array): void;
   conv2dBackwardInput(g: ConvGeometry, gy: Float32Array, w: Float32Array, gx: Float32Array): void;
   conv2dBackwardWeight(g: ConvGeometry, x: Float32Array, gy: Float32Array, gw: Float32Array, gb: Float32Array | null): void;
   groupNormForward(x: Float32Array, N: number, C: number, HW: number, G: number, eps: number, gamma: Float32Array | null,
@@ -160,9 +162,17 @@ function overrides(n: NativeAddon): Partial<Kernels> {
       n.sum(x, outer, len, inner, out);
     },
     // The reference convolutions run the GEMM of the table they are called through (`this`).
-    conv2dForward(this: unknown, g, x, w, bias, out) {
+    conv2dForward(this: unknown, g, x, w, bias, out, packed = null) {
       if (!f32(x) || !f32(w) || !f32OrNull(bias) || !f32(out)) return ts.conv2dForward.call(this, g, x, w, bias, out);
-      n.conv2dForward(g, x, w, bias, out);
+      n.conv2dForward(g, x, w, bias, out, packed);
+    },
+    conv2dPackInfo(g) {
+      const [floats, layout] = n.conv2dPackWeights(g, null, null);
+      return floats > 0 ? { floats, layout } : null;
+    },
+    conv2dPackWeights(g, w, dst) {
+      if (!f32(w)) return ts.conv2dPackWeights(g, w, dst);
+      n.conv2dPackWeights(g, w, dst);
     },
     conv2dBackwardInput(this: unknown, g, gy, w, gx) {
       if (!f32(gy) || !f32(w) || !f32(gx)) return ts.conv2dBackwardInput.call(this, g, gy, w, gx);
@@ -259,7 +269,7 @@ function overrides(n: NativeAddon): Partial<Kernels> {
   // Install only what this build implements (copyStrided and logSoftmax ride on unary and softmax).
   const present = new Set(n.info().kernels);
   const rides: Record<string, string> = {
-    copyStrided: 'unary', logSoftmaxForward: 'softmaxForward', logSoftmaxBackward: 'softmaxBackward',
+    copyStrided: 'unary', logSoftmaxForward: 'softmaxForward', logSoftmaxBackward: 'softmaxBackward', conv2dPackInfo: 'conv2dPackWeights',
   };
   const out: Partial<Kernels> = {};
   for (const [name, fn] of Object.entries(all)) {

@@ -6,6 +6,7 @@ import type { ConvGeometry } from '../../kernels/conv.js';
 import { K } from '../../kernels/index.js';
 import { fmt } from '../../shape.js';
 import { Tensor } from '../../tensor.js';
+import { convWeightPack } from '../../weight-cache.js';
 import { sum } from '../reduce.js';
 import { checkFloat, dense, denseOrNull, positiveInt, withDense } from './common.js';
 
@@ -49,7 +50,7 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null = null, opts: Conv
   const xd = dense(x), wd = dense(w);
   const out = Tensor.uninit([N, O, OH, OW], x.dtype);
   const geom: ConvGeometry = { N, C, H, W, O, kh, kw, sh, sw, padTop: pt, padLeft: pl, OH, OW };
-  K.conv2dForward(geom, xd, wd, denseOrNull(b), out.data as FloatArray);
+  K.conv2dForward(geom, xd, wd, denseOrNull(b), out.data as FloatArray, convWeightPack(w, wd, geom));
   return record(out, 'conv2d', [x, w, b], (g) => withDense(g, (gd) => {
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (x.requiresGrad) {
