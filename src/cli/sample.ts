@@ -57,6 +57,7 @@ export const SAMPLE_OPTIONS: OptionSpec[] = [
   { group: 'sampling', name: 'H', value: 'N', help: 'image height (a multiple of f × the UNet downsampling)', default: 'the training size' },
   { group: 'sampling', name: 'W', value: 'N', help: 'image width', default: 'the training size' },
   { group: 'sampling', name: 'batch-size', short: 'b', value: 'N', help: 'denoise at most N images at once (bounds memory; same images)', default: 'all' },
+  { group: 'sampling', name: 'weight-cache', value: 'MB', help: "keep up to MB of packed convolution weights from step to step: the same images, faster steps (1.15–1.25× for 64×64-latent UNets), more memory (~2 GB for those)", default: 'LDM_WEIGHT_CACHE_MB, else 0' },
   { group: 'sampling', name: 'x-t', value: 'FILE[:name]', help: 'start from this x_T (.safetensors), e.g. a fixed code from the reference' },
   { group: 'output', name: 'out', short: 'o', value: 'DIR', help: 'output folder', default: 'outputs' },
   { group: 'output', name: 'name', value: 'PREFIX', help: 'file name prefix (files: PREFIX-NNNN-seedS.png)', default: 'sample' },
@@ -261,6 +262,8 @@ async function runSample(p: ParsedArgs): Promise<number> {
   if (schedule !== undefined && !(SIGMA_SCHEDULES as readonly string[]).includes(schedule)) throw new UsageError(`--schedule must be one of ${SIGMA_SCHEDULES.join(', ')}, got "${schedule}"`);
   const tile = one(p, 'tile');
   if (tile !== undefined && !['auto', 'on', 'off'].includes(tile)) throw new UsageError(`--tile must be auto, on or off, got "${tile}"`);
+  const cacheMb = num(p, 'weight-cache');
+  if (cacheMb !== undefined && !(cacheMb >= 0)) throw new UsageError(`--weight-cache takes megabytes ≥ 0, got ${cacheMb}`);
   const classes = classList(p);
   const numbers = {
     uncondClass: num(p, 'uncond-class', 'int'), n: num(p, 'n', 'int'), seed: num(p, 'seed', 'int'), scale: num(p, 'scale'), eta: num(p, 'eta'),
@@ -287,6 +290,7 @@ async function runSample(p: ParsedArgs): Promise<number> {
   if (tasks.takesPrompt(task) && !p.values.has('prompt')) throw new UsageError(`this is ${tasks.describeTask(task)}: give --prompt "…" (and the tokenizer: --vocab <bert-base-uncased vocab.txt> or --vocab-dir <CLIP folder>)`);
   const opts: tasks.SampleOptions = {
     ...numbers,
+    weightCacheBytes: cacheMb === undefined ? undefined : cacheMb * 2 ** 20,
     classLabel: allClasses ? Array.from({ length: allClasses }, (_, i) => i) : classes.length ? classes : undefined,
     prompt: p.values.get('prompt'),
     vocab: vocab ?? vocabDir,

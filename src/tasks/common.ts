@@ -171,6 +171,8 @@ export interface SamplingSettings {
   s_noise?: number;
   /** Run the UNet and the decoder over overlapping crops (the reference's split_input_params). */
   tiling?: SplitInputParams | null;
+  /** Bytes of packed weights the sampler keeps from step to step (default T.weightCacheBudget()). */
+  weightCacheBytes?: number;
 }
 
 /** A value of the generation parameters (recorded as JSON in the PNG `parameters` chunk). */
@@ -231,7 +233,7 @@ export function runSampling(
   if (s.xT && !T.sameShape(s.xT.shape, shape)) throw new TaskInputError('xT', `x_T has shape [${s.xT.shape}], this task needs [${shape}]`);
   return T.noGrad(() => {
     const r = sampleLatents(model, {
-      sampler, steps, eta: s.eta, schedule: s.schedule, s_noise: s.s_noise, scale: s.scale ?? 1, cond, uncond, shape, xT: s.xT, noise, onStep: s.onStep, tiling: s.tiling, ...extra,
+      sampler, steps, eta: s.eta, schedule: s.schedule, s_noise: s.s_noise, scale: s.scale ?? 1, cond, uncond, shape, xT: s.xT, noise, onStep: s.onStep, tiling: s.tiling, weightCacheBytes: s.weightCacheBytes, ...extra,
     });
     const decoded = model.decodeFirstStage(r.x, { tiling: s.tiling });
     const spec = samplerSpec(sampler);

@@ -72,7 +72,7 @@ export function* sampleBatches(m: LatentDiffusion | LoadedModel, o: SampleOption
     const lo = c * bs, hi = Math.min(total, lo + bs), k = hi - lo;
     const onStep: StepCallback | undefined = o.onStep && ((info) => o.onStep!({ ...info, step: c * info.total + info.step, total: batches * info.total }));
     const xT = o.xT && batches > 1 ? T.contiguous(T.slice(o.xT, 0, lo, hi)) : o.xT;
-    const s: SamplingSettings = { sampler: p.sampler, steps: p.steps, eta: p.eta, scale: p.scale, seed: p.seed + lo, onStep, xT, schedule: o.schedule };
+    const s: SamplingSettings = { sampler: p.sampler, steps: p.steps, eta: p.eta, scale: p.scale, seed: p.seed + lo, onStep, xT, schedule: o.schedule, weightCacheBytes: o.weightCacheBytes };
     // Everything but the latents (the decoded batch, the conditioning) is released before the next batch.
     let r: TaskResult | undefined;
     const kept = T.tidy(() => {

@@ -15,7 +15,9 @@
 //   kept         the latents, x_T and the 8-bit images of the whole request
 //   runtime      Node itself and the code (RUNTIME_BYTES), and the engine's buffer pool at its bound
 //                (LDM_POOL_MB, default 512 MB), which holds freed buffers for reuse
-// The run needs runtime + weights + the larger of UNet and first stage + kept; measured against the peak
+//   packs        the weight cache's budget (LDM_WEIGHT_CACHE_MB, default 0), at most PACK_RATIO × the weights:
+//                Winograd's transformed kernels kept from step to step (engine/weight-cache.ts)
+// The run needs runtime + weights + packs + the larger of UNet and first stage + kept; measured against the peak
 // resident memory of the embedded MNIST model (32×32 ×64 images, 512×512), it errs high, within a factor
 // of two. It is compared with the machine's memory (os.totalmem()) or LDM_MEMORY_MB when set; one tensor
 // may also not exceed the largest typed array the runtime can allocate.
@@ -23,7 +25,7 @@
 import { constants } from 'node:buffer';
 import { totalmem } from 'node:os';
 import type { LatentDiffusion } from '../diffusion/latent-diffusion.js';
-import { poolStats } from '../engine/index.js';
+import { poolStats, weightCacheBudget } from '../engine/index.js';
 import type { DDConfig } from '../models/autoencoder/model.js';
 import { TaskInputError, type TaskInput } from './errors.js';
 
@@ -40,6 +42,8 @@ export interface MemoryRequest {
   encodes: boolean;
   /** Tiled super-resolution: the UNet and the decoder see windows of this many latent pixels. */
   window?: number;
+  /** The weight cache's budget in bytes (default T.weightCacheBudget()). */
+  packs?: number;
 }
 
 export interface MemoryEstimate {
@@ -47,6 +51,8 @@ export interface MemoryEstimate {
   weights: number;
   /** Node, the code and the buffer pool at its bound. */
   runtime: number;
+  /** Packed weights the sampler may keep (the weight cache's budget, or what the weights can need). */
+  packs: number;
   unet: number;
   firstStage: number;
   kept: number;
@@ -55,6 +61,8 @@ export interface MemoryEstimate {
 }
 
 const F32 = 4;
+/** Packs are at most ~4.1× the weights they transform (F(4×4, 3×3) keeps 36 values per 9 taps, rows rounded up). */
+const PACK_RATIO = 4.1;
 /** Node and the loaded code, before any tensor (measured: about 150 MB under tsx). */
 export const RUNTIME_BYTES = 200 * 2 ** 20;
 
@@ -111,7 +119,8 @@ export function estimateSamplingMemory(model: LatentDiffusion, r: MemoryRequest,
   const kept = r.total * (2 * C * h * w * F32 + 3 * r.H * r.W);
   const largest = Math.max(ub * u.largest, r.batch * d.largest, r.total * C * h * w) * F32;
   const runtime = RUNTIME_BYTES + poolStats().limitBytes;
-  return { bytes: runtime + weights + Math.max(unet, firstStage) + kept, weights, runtime, unet, firstStage, kept, largest };
+  const packs = Math.min(r.packs ?? weightCacheBudget(), PACK_RATIO * weights);
+  return { bytes: runtime + weights + packs + Math.max(unet, firstStage) + kept, weights, runtime, packs, unet, firstStage, kept, largest };
 }
 
 /** The memory a run may use: LDM_MEMORY_MB when set, else all of the machine's. */
@@ -133,7 +142,8 @@ export function formatBytes(b: number): string {
 
 function breakdown(e: MemoryEstimate): string {
   const run = e.unet >= e.firstStage ? `UNet ${formatBytes(e.unet)}` : `first stage ${formatBytes(e.firstStage)}`;
-  return `weights ${formatBytes(e.weights)}, ${run}, results ${formatBytes(e.kept)}, runtime and buffer pool ${formatBytes(e.runtime)}`;
+  const packs = e.packs > 0 ? `, packed weights ${formatBytes(e.packs)}` : '';
+  return `weights ${formatBytes(e.weights)}${packs}, ${run}, results ${formatBytes(e.kept)}, runtime and buffer pool ${formatBytes(e.runtime)}`;
 }
 
 /**

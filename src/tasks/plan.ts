@@ -63,6 +63,11 @@ export interface SampleOptions {
   xT?: T.Tensor;
   /** At most this many images are denoised at once (default: all). */
   batchSize?: number;
+  /**
+   * Bytes of packed weights kept from step to step: the same images, faster steps, more memory (see
+   * T.withWeightCache). Default T.weightCacheBudget() (LDM_WEIGHT_CACHE_MB; 0 = none).
+   */
+  weightCacheBytes?: number;
   /** Called after every step (return false to stop); step/total count over all batches. */
   onStep?: StepCallback;
 }
@@ -216,7 +221,7 @@ export function planSample(model: LatentDiffusion, o: SampleOptions, tuned: Tune
   checkSteps(model, sampler, steps ?? model.numTimesteps, eta, o.schedule);
   const batchSize = Math.min(o.batchSize || total, total);
   const guided = scale !== 1 && guidable;
-  const memory = checkMemory(model, { batch: batchSize, guided, total, H, W, encodes: !!init || inpainting, window }, { n: 'n', batch: 'batchSize' });
+  const memory = checkMemory(model, { batch: batchSize, guided, total, H, W, encodes: !!init || inpainting, window, packs: o.weightCacheBytes }, { n: 'n', batch: 'batchSize' });
   return {
     task, sampler, steps, eta, scale, seed, n, total, perClass, perPrompt, batchSize, batches: Math.ceil(total / batchSize),
     init, inpaintImage, H, W, memory,
