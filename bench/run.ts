@@ -72,6 +72,8 @@ export interface BenchCase {
   kernel?: () => () => void;
   /** Also time the torch twin exported to ONNX in onnxruntime (torch_bench.py onnx_export knows the case). */
   onnx?: boolean;
+  /** The torch_bench.py case whose ONNX export to time (default: this case's name). */
+  ortCase?: string;
 }
 
 const gen = new T.Generator(1234);
@@ -342,7 +344,7 @@ async function main(): Promise<void> {
     const gflops = c.flops ? c.flops / (t.median * 1e6) : null;
     const row: Row = { name: c.name, what: c.what, ms: t.median, minMs: t.min, gflops, kernelMs: kt, torch: torchRows, peak: gflops && peak ? gflops / peak : null };
     if (c.onnx && withOrt) {
-      const r = runOrt(c.name, threads, n, w, python);
+      const r = runOrt(c.ortCase ?? c.name, threads, n, w, python);
       row.ort = { ms: r.median_ms ?? null, error: r.error };
     }
     rows.push(row);
@@ -350,10 +352,10 @@ async function main(): Promise<void> {
     if (row.ort) tcols.push(row.ort.ms === null ? `onnxruntime: ${row.ort.error}` : `onnxruntime ${fmtMs(row.ort.ms)} ms → ratio ${(row.ort.ms / row.ms).toFixed(2)}×`);
     const kcol = kt !== null ? `  (kernel alone ${fmtMs(kt)} ms${c.flops ? `, ${(c.flops / (kt * 1e6)).toFixed(1)} GFLOP/s${peak ? `, ${pct(c.flops / (kt * 1e6) / peak)} of peak` : ''}` : ''})` : '';
     const gcol = row.gflops ? ` ${row.gflops.toFixed(1).padStart(6)} GFLOP/s${row.peak !== null ? ` (${pct(row.peak)} of peak)` : ''}` : '                ';
-    console.log(`${c.name.padEnd(14)} ${fmtMs(row.ms).padStart(8)} ms${gcol}   ${tcols.join('   ')}${kcol}`);
+    console.log(`${c.name.padEnd(19)} ${fmtMs(row.ms).padStart(8)} ms${gcol}   ${tcols.join('   ')}${kcol}`);
     if (scaling && c.kernel && kt !== null) {
       row.scaling = formatScaling(measureScaling(c.kernel(), threads, scalingRounds(kt)), c.flops, peaks && info ? peaks[info.isa] ?? null : null);
-      console.log(`${''.padEnd(14)} scaling: ${row.scaling}`);
+      console.log(`${''.padEnd(19)} scaling: ${row.scaling}`);
     }
   }
   if (flag('record')) record(rows, { backend: `${T.backendName()}${info ? ` (${info.isa})` : ''}`, cpu, torchVersion, peaks });

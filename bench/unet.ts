@@ -118,9 +118,9 @@ export function countFlops(fn: () => void): number {
   };
   const convFlops = (g: { N: number; O: number; C: number; kh: number; kw: number; OH: number; OW: number }) =>
     2 * g.N * g.O * g.C * g.kh * g.kw * g.OH * g.OW;
-  K.conv2dForward = function (this: unknown, g, x, w, b, out) {
+  K.conv2dForward = function (this: unknown, g, x, w, b, out, packed) {
     flops += convFlops(g);
-    saved.conv2dForward.call(this, g, x, w, b, out);
+    saved.conv2dForward.call(this, g, x, w, b, out, packed);
   };
   K.conv2dBackwardInput = function (this: unknown, g, gy, w, gx) {
     flops += convFlops(g);
@@ -238,20 +238,27 @@ function checkTwins(python: string): void {
   checkTrainStep(python, { what: 'mnist_ldm_train', cfg: m.unet, lr: m.lr, wd: MNIST_LDM_WD, batch: 4, size: m.size, t: [0, 10, 500, 999], context: true, updateTol: 5e-2 });
 }
 
-function forwardCase(name: string, what: string, cfg: Record<string, unknown>, context: boolean, batch = 1, contextLen = 1): BenchCase {
+/**
+ * One UNet forward under noGrad. `cached`: the same forward with a T.WeightCache kept across runs (Winograd's
+ * transformed kernels packed once, as a sampling loop or a server would), timed against the same twins.
+ */
+function forwardCase(name: string, what: string, cfg: Record<string, unknown>, context: boolean, batch = 1, contextLen = 1, cached = false): BenchCase {
+  const twin = cached ? name.replace(/_cached$/, '') : name;
+  const cache = cached ? new T.WeightCache(16 * 2 ** 30) : null;
   const c: BenchCase = {
-    name, what, flops: 0, torch: [name], onnx: true,
+    name, what, flops: 0, torch: [twin], onnx: true, ortCase: twin,
     setup: () => {
       const model = unetFromParams({ image_size: 64, ...cfg }).eval();
       const gen = new T.Generator(3);
       const x = T.keep(T.randn([batch, cfg.in_channels as number, 64, 64], gen)), t = T.keep(T.full([batch], 500));
       const ctx = context ? T.keep(T.randn([batch, contextLen, cfg.context_dim as number], gen)) : null;
-      const run = () => {
+      const forward = () => {
         T.noGrad(() => T.tidy(() => {
           model.forward(x, t, ctx);
         }));
       };
-      c.flops = countFlops(run);
+      const run = cache ? () => cache.run(forward) : forward;
+      c.flops = countFlops(forward);
       c.what = what.replace('%M', (model.numParameters() / 1e6).toFixed(0));
       return run;
     },
@@ -332,7 +339,9 @@ export async function unetCases(): Promise<BenchCase[]> {
   if (process.argv.includes('--check-unet')) checkTwins(python);
   const cases = [
     forwardCase('unet_fwd', 'UNet forward, celebahq-ldm-vq-4 config (%M M params), 1×3×64×64', UNET_CONFIG, false),
+    forwardCase('unet_fwd_cached', 'UNet forward as unet_fwd, weight cache kept across runs', UNET_CONFIG, false, 1, 1, true),
     forwardCase('unet_cin_fwd', 'UNet forward, cin256-v2 config (%M M params, cross-attn), 1×3×64×64', CIN_CONFIG, true),
+    forwardCase('unet_cin_fwd_cached', 'UNet forward as unet_cin_fwd, weight cache kept across runs', CIN_CONFIG, true, 1, 1, true),
     forwardCase('unet_sd_fwd', 'UNet forward, SD v1 config (%M M params, cross-attn to 77×768), 2×4×64×64', SD_CONFIG, true, 2, 77),
     trainCase(),
     mnistLdmCase(),

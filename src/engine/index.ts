@@ -10,7 +10,7 @@ installAutogradOps({ add: (a, b) => add(a, b), sumTo, onesLike });
 
 export { Tensor, Storage, tidy, keep, trackedCount } from './tensor.js';
 export { clearPool, poolStats } from './pool.js';
-export { withWeightCache, weightCacheStats, weightCacheBudget, setWeightCacheBudget, type WeightCacheStats } from './weight-cache.js';
+export { WeightCache, withWeightCache, weightCacheStats, weightCacheBudget, setWeightCacheBudget, type WeightCacheStats } from './weight-cache.js';
 export { backward, noGrad, enableGrad, isGradEnabled, requireGrad, record, needsGrad, withGradReadyHook } from './autograd.js';
 export { Generator, defaultGenerator, manualSeed } from './random.js';
 export * from './dtype.js';

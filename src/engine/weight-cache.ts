@@ -1,13 +1,14 @@
-// Packed weights kept across calls: inside withWeightCache(bytes, fn), a convolution whose forward transforms its
-// weights before multiplying (Winograd: U = G g Gᵀ per kernel, 16/9 to 4× the weights' size) keeps the packed
-// transform, within the byte budget, and later forwards with the same weights read it instead of transforming
-// again. A sampling run calls the same UNet dozens of times, so all but the first call skip the transforms (1.2–1.45×
-// on 8×8 and 16×16 layers of 576–960 channels). The outputs are bit-identical to those of uncached calls.
+// Packed weights kept across calls: while a WeightCache is in use (cache.run(fn), or withWeightCache(bytes, fn)
+// for one run), a convolution whose forward transforms its weights before multiplying (Winograd: U = G g Gᵀ per
+// kernel, 16/9 to 4× the weights' size) keeps the packed transform, within the byte budget, and later forwards
+// with the same weights read it instead of transforming again. A sampling run calls the same UNet dozens of
+// times, so all but the first call skip the transforms (1.2–1.45× on 8×8 and 16×16 layers of 576–960 channels).
+// The outputs are bit-identical to those of uncached calls.
 //
-// The scope's promise: no weight a cached forward has read is modified before the scope ends (the cache keys on
-// the tensor's storage, not on its values). Packs are dropped at the end of the outermost scope. The budget that
-// samplers use by default is LDM_WEIGHT_CACHE_MB (0, off, unless set): the packs cost memory — a 64 × 64-latent
-// cin256-v2 UNet keeps ~1.6 GB of them — so they are for callers that have it to spare.
+// The promise a cache's user makes: no weight it has packed is modified while the cache lives (it keys on the
+// tensor's storage, not on its values). The budget samplers use by default is LDM_WEIGHT_CACHE_MB (0, off,
+// unless set): the packs cost memory — a 64 × 64-latent cin256-v2 or celebahq UNet keeps 2.0–2.2 GB of them —
+// so they are for callers that have it to spare.
 
 import type { ConvGeometry } from './kernels/conv.js';
 import { K } from './kernels/index.js';
@@ -23,11 +24,70 @@ export interface WeightCacheStats {
   overBudget: number;
 }
 
-interface Scope extends WeightCacheStats {
-  packs: WeakMap<Storage, Map<string, Float32Array>>;
+/**
+ * A cache of packed weights with a byte budget. `run(fn)` makes it the one convolutions use while fn runs (a
+ * long-lived cache serves many runs: a server keeps one per loaded model and skips even the first call's
+ * packing); withWeightCache(bytes, fn) is a cache for one run. While it lives, the weights it has packed must
+ * not change.
+ */
+export class WeightCache {
+  private packs = new WeakMap<Storage, Map<string, Float32Array>>();
+  private counts: WeightCacheStats;
+
+  constructor(budgetBytes: number) {
+    if (!(budgetBytes >= 0)) throw new RangeError(`WeightCache: the budget must be a number of bytes ≥ 0, got ${budgetBytes}`);
+    this.counts = { bytes: 0, budget: budgetBytes, hits: 0, packed: 0, overBudget: 0 };
+  }
+
+  /** fn() with this cache in use (the cache that was in use before comes back afterwards). */
+  run<R>(fn: () => R): R {
+    const before = active;
+    active = this;
+    try {
+      return fn();
+    } finally {
+      active = before;
+    }
+  }
+
+  stats(): WeightCacheStats {
+    return { ...this.counts };
+  }
+
+  /** Drops every pack (for weights that are about to change). */
+  clear(): void {
+    this.packs = new WeakMap();
+    this.counts.bytes = 0;
+  }
+
+  /** w's pack for geometry g (see convWeightPack). */
+  convPack(w: Tensor, wd: Float32Array, g: ConvGeometry): Float32Array | null {
+    const info = K.conv2dPackInfo(g);
+    if (!info) return null;
+    const c = this.counts;
+    let mine = this.packs.get(w.storage);
+    const key = `${w.offset}:${info.layout}:${info.floats}`;
+    const kept = mine?.get(key);
+    if (kept) {
+      c.hits++;
+      return kept;
+    }
+    const bytes = info.floats * 4;
+    if (c.bytes + bytes > c.budget) {
+      c.overBudget++;
+      return null;
+    }
+    const pack = new Float32Array(info.floats);
+    K.conv2dPackWeights(g, wd, pack);
+    if (!mine) this.packs.set(w.storage, (mine = new Map()));
+    mine.set(key, pack);
+    c.bytes += bytes;
+    c.packed++;
+    return pack;
+  }
 }
 
-let scope: Scope | null = null;
+let active: WeightCache | null = null;
 
 function budgetFromEnv(): number {
   const v = process.env.LDM_WEIGHT_CACHE_MB;
@@ -48,24 +108,17 @@ export function setWeightCacheBudget(bytes: number): void {
 }
 
 /**
- * Runs fn with a cache of packed weights of at most `budgetBytes` (0 or less: none), dropped when the outermost
- * scope returns. An inner scope shares the outer one's cache (and budget). fn must not modify the weights it uses.
+ * Runs fn with a cache of packed weights of at most `budgetBytes` (0 or less: none), dropped when fn returns.
+ * Inside a cache already in use (an outer withWeightCache, or WeightCache.run), fn uses that one.
  */
 export function withWeightCache<R>(budgetBytes: number, fn: () => R): R {
-  if (scope || !(budgetBytes > 0)) return fn();
-  scope = { packs: new WeakMap(), bytes: 0, budget: budgetBytes, hits: 0, packed: 0, overBudget: 0 };
-  try {
-    return fn();
-  } finally {
-    scope = null;
-  }
+  if (active || !(budgetBytes > 0)) return fn();
+  return new WeightCache(budgetBytes).run(fn);
 }
 
-/** The open scope's counters, or null outside withWeightCache. */
+/** The counters of the cache in use, or null when none is. */
 export function weightCacheStats(): WeightCacheStats | null {
-  if (!scope) return null;
-  const { bytes, budget, hits, packed, overBudget } = scope;
-  return { bytes, budget, hits, packed, overBudget };
+  return active ? active.stats() : null;
 }
 
 /**
@@ -73,27 +126,5 @@ export function weightCacheStats(): WeightCacheStats | null {
  * outside a scope, where g's forward has nothing to pack, or when the budget is spent.
  */
 export function convWeightPack(w: Tensor, wd: ArrayLike<number>, g: ConvGeometry): Float32Array | null {
-  if (!scope || !(wd instanceof Float32Array)) return null;
-  const info = K.conv2dPackInfo(g);
-  if (!info) return null;
-  const storage = w.storage;
-  let mine = scope.packs.get(storage);
-  const key = `${w.offset}:${info.layout}:${info.floats}`;
-  const kept = mine?.get(key);
-  if (kept) {
-    scope.hits++;
-    return kept;
-  }
-  const bytes = info.floats * 4;
-  if (scope.bytes + bytes > scope.budget) {
-    scope.overBudget++;
-    return null;
-  }
-  const pack = new Float32Array(info.floats);
-  K.conv2dPackWeights(g, wd, pack);
-  if (!mine) scope.packs.set(storage, (mine = new Map()));
-  mine.set(key, pack);
-  scope.bytes += bytes;
-  scope.packed++;
-  return pack;
+  return active && wd instanceof Float32Array ? active.convPack(w, wd, g) : null;
 }

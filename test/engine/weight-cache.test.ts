@@ -106,3 +106,23 @@ test('sampleLatents keeps the packs from step to step (weightCacheBytes) and sam
     assert.equal(s.hits, (steps - 1) * s.packed, `every later step reads every pack: ${JSON.stringify(s)}`);
   }
 });
+
+test('a WeightCache kept across runs packs once, restores the cache in use after run(), and clear() drops its packs', { skip: skip || (!avx && 'needs AVX2') }, () => {
+  const gen = new T.Generator(6);
+  const x = T.randn([1, 256, 16, 16], gen), w = T.mul(T.randn([256, 256, 3, 3], gen), 0.05), b = T.randn([256], gen);
+  const plain = convBits(x, w, b);
+  const cache = new T.WeightCache(1 << 30), other = new T.WeightCache(1 << 30);
+  for (let i = 0; i < 3; i++) assert.deepEqual(cache.run(() => convBits(x, w, b)), plain, `run ${i}`);
+  assert.deepEqual([cache.stats().packed, cache.stats().hits], [1, 2]);
+  cache.run(() => {
+    other.run(() => convBits(x, w, b));
+    assert.equal(T.weightCacheStats()!.hits, 2, 'the outer cache is in use again after the inner run');
+    T.withWeightCache(1 << 30, () => convBits(x, w, b));  // inside a cache in use: that one serves
+  });
+  assert.deepEqual([other.stats().packed, cache.stats().hits], [1, 3]);
+  cache.clear();
+  assert.equal(cache.stats().bytes, 0);
+  assert.deepEqual(cache.run(() => convBits(x, w, b)), plain);
+  assert.equal(cache.stats().packed, 2, 'packed again after clear()');
+  assert.throws(() => new T.WeightCache(-1), /budget must be a number of bytes ≥ 0/);
+});
