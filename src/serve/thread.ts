@@ -5,6 +5,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import path from 'node:path';
+import { WeightCache, weightCacheBudget } from '../engine/index.js';
 import { loadModel } from '../loader/model.js';
 import { describeModel } from './model-info.js';
 import { generate } from './generate.js';
@@ -21,16 +22,21 @@ try {
   const name = init.name ?? loaded.name ?? modelName(loaded.files.ckpt);
   const info = describeModel(name, model, { classNamesFile: init.classNames, embedded: loaded.info });
   post({ type: 'ready', info, loadMs: Math.round(loaded.seconds * 1000), parameters: model.numParameters() });
+  // LDM_WEIGHT_CACHE_MB: packed convolution weights kept for this model's lifetime, so that only its first
+  // job packs them (the weights never change here).
+  const budget = weightCacheBudget();
+  const cache = budget > 0 ? new WeightCache(budget) : null;
 
   port.on('message', (req: ThreadRequest) => {
     if (req.type !== 'run') return;
     Atomics.store(flag, 0, 0);
     try {
-      const r = generate(model, info, req.spec, {
+      const job = () => generate(model, info, req.spec, {
         vocabFile: init.vocab,
         cancelled: () => Atomics.load(flag, 0) === 1,
         onProgress: (step, total, preview) => post({ type: 'progress', id: req.id, step, total, preview }),
       });
+      const r = cache ? cache.run(job) : job();
       if (r.cancelled) post({ type: 'cancelled', id: req.id });
       else post({ type: 'result', id: req.id, images: r.images, params: r.params });
     } catch (e) {
