@@ -282,7 +282,7 @@ async function interleaved(c: BenchCase, run: () => void, n: number, w: number, 
       }
     }
   } finally {
-    for (const s of servers) if (s instanceof TorchServer) s.close();
+    for (const s of servers) if (s instanceof TorchServer) await s.close();
   }
   return {
     ours: { median: median(ours), min: Math.min(...ours) },

@@ -35,7 +35,7 @@ export class TorchServer {
     const s = new TorchServer(python, script, name, threads, warmup);
     const head = JSON.parse(await s.line(`${name} start`)) as { ready?: boolean; torch?: string; error?: string };
     if (!head.ready) {
-      s.close();
+      await s.close();
       throw new Error(`torch ${name}: ${head.error ?? 'not ready'}`);
     }
     s.torchVersion = head.torch ?? '';
@@ -74,9 +74,16 @@ export class TorchServer {
     }
   }
 
-  close(): void {
+  /**
+   * Stops the twin and waits (at most 5 s) until its process has exited, so that its teardown and its
+   * workers' last spinning do not land on the kernel-alone and thread-scaling runs that follow.
+   */
+  async close(): Promise<void> {
     this.rl.close();
     this.proc.stdin.end();
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
     this.proc.kill();
+    await Promise.race([exited, sleep(5000)]);
   }
 }
