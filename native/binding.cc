@@ -277,7 +277,8 @@ const float* stridedView(Args& a, size_t dataArg, size_t offArg, size_t strideAr
 
 // ---- entry points --------------------------------------------------------------------------------
 
-// gemm(transA, transB, M, N, K, alpha, A, aOff, lda, sA, B, bOff, ldb, sB, beta, C, cOff, ldc, sC, batch, bias | null)
+// gemm(transA, transB, M, N, K, alpha, A, aOff, lda, sA, B, bOff, ldb, sB, beta, C, cOff, ldc, sC, batch, bias | null
+//      [, packedB | null]) — packedB: B's pack from gemmPackB for this K, N on the active kernel set (sB 0)
 napi_value gemmEntry(napi_env env, napi_callback_info info) {
   LDM_ARGS(gemm);
   ldm::GemmArgs g;
@@ -303,6 +304,20 @@ napi_value gemmEntry(napi_env env, napi_callback_info info) {
   g.strideC = a.count(18);
   g.batch = a.count(19);
   g.bias = a.f32n(20, g.N, true);
+  if (!a.failed && !a.isNull(21)) {
+    idx_t want[2] = {0, 0}, len = 0;
+    active->gemmPackB(g.K, g.N, nullptr, 0, false, nullptr, want);
+    const float* p = a.f32(21, &len);
+    if (!a.failed && (len != want[0] || p[0] != (float)want[1] || g.strideB != 0)) {
+      char msg[240];
+      std::snprintf(msg, sizeof msg, "packedB (%lld floats, layout %.0f) does not fit this product (K %lld × N %lld "
+                    "needs %lld floats, layout %lld, and a B shared by the batch): pack it with gemmPackB",
+                    (long long)len, len > 0 ? (double)p[0] : 0.0, (long long)g.K, (long long)g.N, (long long)want[0],
+                    (long long)want[1]);
+      a.fail("range", msg);
+    }
+    g.packedB = p + 16;  // after the header (GEMM_PACK_HEADER)
+  }
   if (a.failed) return nullptr;
   if (g.bias && (g.beta != 0.0f || (g.strideC == 0 && g.batch > 1))) {
     return a.fail("range", "a bias needs beta 0 and one C per batch entry"), nullptr;
@@ -433,6 +448,40 @@ napi_value conv2dForwardEntry(napi_env env, napi_callback_info info) {
   }
   if (a.failed) return nullptr;
   if (g.N * g.O * g.OH * g.OW > 0) active->conv2dForward(g, x, w, bias, out, packed);
+  return undef(env);
+}
+
+// gemmPackB(K, N, B|null, bOff, ldb, transB, dst|null): without dst → [floats, layout] of op(B)'s pack (K × N) on
+// the active kernel set; with B and dst (holding exactly that many floats) → writes it.
+napi_value gemmPackBEntry(napi_env env, napi_callback_info info) {
+  LDM_ARGS(gemmPackB);
+  const idx_t K = a.count(0), N = a.count(1);
+  if (a.failed) return nullptr;
+  idx_t want[2] = {0, 0};
+  active->gemmPackB(K, N, nullptr, 0, false, nullptr, want);
+  if (a.isNull(6)) {
+    napi_value r, v;
+    napi_create_array_with_length(env, 2, &r);
+    for (uint32_t i = 0; i < 2; i++) {
+      napi_create_double(env, (double)want[i], &v);
+      napi_set_element(env, r, i, v);
+    }
+    return r;
+  }
+  idx_t lenB = 0, len = 0;
+  const float* B = a.f32(2, &lenB);
+  const idx_t bOff = a.count(3), ldb = a.count(4);
+  const bool transB = a.flag(5);
+  float* dst = a.f32(6, &len);
+  if (a.failed) return nullptr;
+  const idx_t rows = transB ? N : K, cols = transB ? K : N;
+  if (K > 0 && N > 0 && (ldb < cols || bOff + (rows - 1) * ldb + cols - 1 >= lenB)) return a.fail("range", "B is too short for K × N"), nullptr;
+  if (len != want[0]) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "pack buffer holds %lld floats, needs %lld", (long long)len, (long long)want[0]);
+    return a.fail("range", msg), nullptr;
+  }
+  active->gemmPackB(K, N, B + bOff, ldb, transB, dst, want);
   return undef(env);
 }
 

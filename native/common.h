@@ -20,6 +20,7 @@ struct GemmArgs {
   float* C; idx_t ldc, strideC;
   idx_t batch;
   const float* bias = nullptr;  // N values added to every row of C (with beta 0): a linear layer's bias
+  const float* packedB = nullptr;  // op(B), shared by every entry (strideB 0), packed beforehand (gemmPackB)
 };
 
 // Strided operand over an output shape (already offset; a broadcast dim has stride 0).

@@ -11,6 +11,7 @@
 
 #define LDM_KERNELS(X)                                                                                             \
   X(gemm, 21, (const GemmArgs& g))                                                                               \
+  X(gemmPackB, 7, (idx_t K, idx_t N, const float* B, idx_t ldb, bool transB, float* dst, idx_t* info))          \
   X(unary, 8, (int op, float p, float q, const float* x, const idx_t* xs, float* out, const idx_t* shape, int nd)) \
   X(unaryBackward, 7, (int op, float p, float q, const float* x, const float* y, const float* g, float* out, idx_t n)) \
   X(binary, 9,                                                                                                     \

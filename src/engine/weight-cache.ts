@@ -10,6 +10,7 @@
 // unless set): the packs cost memory — a 64 × 64-latent cin256-v2 or celebahq UNet keeps 2.0–2.2 GB of them —
 // so they are for callers that have it to spare.
 
+import type { FloatArray } from './dtype.js';
 import type { ConvGeometry } from './kernels/conv.js';
 import { K } from './kernels/index.js';
 import type { Storage, Tensor } from './tensor.js';
@@ -63,23 +64,32 @@ export class WeightCache {
   /** w's pack for geometry g (see convWeightPack). */
   convPack(w: Tensor, wd: Float32Array, g: ConvGeometry): Float32Array | null {
     const info = K.conv2dPackInfo(g);
-    if (!info) return null;
+    return info && this.kept(w.storage, `conv:${w.offset}:${info.layout}`, info.floats, (pack) => K.conv2dPackWeights(g, wd, pack));
+  }
+
+  /** The pack of a product's B operand read from a weight's storage (see linearWeightPack). */
+  gemmPack(storage: Storage, B: PackedOperand, Kd: number, N: number): Float32Array | null {
+    const info = K.gemmPackInfo(Kd, N);
+    const key = `gemm:${B.offset}:${B.ld}:${B.trans}:${Kd}:${N}:${info?.layout}`;
+    return info && this.kept(storage, key, info.floats, (pack) => K.gemmPackB(Kd, N, B.data, B.offset, B.ld, B.trans, pack));
+  }
+
+  private kept(storage: Storage, key: string, floats: number, fill: (pack: Float32Array) => void): Float32Array | null {
     const c = this.counts;
-    let mine = this.packs.get(w.storage);
-    const key = `${w.offset}:${info.layout}:${info.floats}`;
-    const kept = mine?.get(key);
-    if (kept) {
+    let mine = this.packs.get(storage);
+    const have = mine?.get(key);
+    if (have && have.length === floats) {
       c.hits++;
-      return kept;
+      return have;
     }
-    const bytes = info.floats * 4;
+    const bytes = floats * 4;
     if (c.bytes + bytes > c.budget) {
       c.overBudget++;
       return null;
     }
-    const pack = new Float32Array(info.floats);
-    K.conv2dPackWeights(g, wd, pack);
-    if (!mine) this.packs.set(w.storage, (mine = new Map()));
+    const pack = new Float32Array(floats);
+    fill(pack);
+    if (!mine) this.packs.set(storage, (mine = new Map()));
     mine.set(key, pack);
     c.bytes += bytes;
     c.packed++;
@@ -127,4 +137,21 @@ export function weightCacheStats(): WeightCacheStats | null {
  */
 export function convWeightPack(w: Tensor, wd: ArrayLike<number>, g: ConvGeometry): Float32Array | null {
   return active && wd instanceof Float32Array ? active.convPack(w, wd, g) : null;
+}
+
+/** A GEMM operand as the matmul op hands it to the kernel. */
+export interface PackedOperand {
+  data: FloatArray;
+  offset: number;
+  ld: number;
+  trans: boolean;
+}
+
+/**
+ * The kept pack of a linear layer's weight w as the product's B operand (K × N, read from w's storage as `B`
+ * says), packing it now when there is room; null outside a cache, where the kernels pack nothing, or when the
+ * budget is spent.
+ */
+export function linearWeightPack(w: Tensor, B: PackedOperand, Kd: number, N: number): Float32Array | null {
+  return active && B.data instanceof Float32Array && B.data === w.storage.data ? active.gemmPack(w.storage, B, Kd, N) : null;
 }

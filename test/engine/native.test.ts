@@ -977,7 +977,7 @@ test('the addon exports every kernel of its list (native/kernel_list.h) with its
   const wasNative = backendName() === 'native';
   try {
     useNativeKernels();
-    const rides: Record<string, string> = { copyStrided: 'unary', logSoftmaxForward: 'softmaxForward', logSoftmaxBackward: 'softmaxBackward', conv2dPackInfo: 'conv2dPackWeights' };
+    const rides: Record<string, string> = { copyStrided: 'unary', logSoftmaxForward: 'softmaxForward', logSoftmaxBackward: 'softmaxBackward', conv2dPackInfo: 'conv2dPackWeights', gemmPackInfo: 'gemmPackB' };
     for (const name of Object.keys(tsKernels) as (keyof typeof tsKernels)[]) {
       const native = kernels.includes(rides[name] ?? name);
       assert.equal(K[name] !== tsKernels[name], native, `K.${name} ${native ? 'should' : 'should not'} be the native kernel`);

@@ -128,3 +128,41 @@ test('a WeightCache kept across runs packs once, restores the cache in use after
   assert.equal(cache.stats().packed, 2, 'packed again after clear()');
   assert.throws(() => new T.WeightCache(-1), /budget must be a number of bytes ≥ 0/);
 });
+
+test('linear layers read their weight packed once as the product\'s B: the uncached bits, with and without bias and batch', { skip }, () => {
+  const gen = new T.Generator(9);
+  // M × K → N: tokens over out features (split over columns), over rows (shared B), a folded batch, a vector,
+  // and shapes that are not whole micro-panels.
+  for (const [shape, I, O] of [[[1, 64, 96], 96, 768], [[1, 512, 64], 64, 64], [[2, 77, 48], 48, 40], [[33], 33, 17], [[3, 7, 5], 5, 29]] as [number[], number, number][]) {
+    const x = T.randn(shape, gen), w = T.randn([O, I], gen), b = T.randn([O], gen);
+    for (const bias of [b, null]) {
+      const f = () => Float32Array.from(T.contiguousData(T.noGrad(() => T.linear(x, w, bias))) as Float32Array);
+      const plain = f();
+      const cache = new T.WeightCache(1 << 30);
+      const what = `${shape.join('×')} → ${O}${bias ? ' + bias' : ''}`;
+      assert.deepEqual(cache.run(f), plain, `${what}: packing call`);
+      assert.deepEqual(cache.run(f), plain, `${what}: from the pack`);
+      const s = cache.stats();
+      if (T.K.gemmPackInfo(I, O)) assert.deepEqual([s.packed, s.hits], [1, 1], `${what}: ${JSON.stringify(s)}`);
+    }
+  }
+  // A product whose B is not a weight's transposed view packs nothing.
+  const cache = new T.WeightCache(1 << 30);
+  cache.run(() => T.matmul(T.randn([4, 8], gen), T.randn([8, 6], gen)));
+  assert.equal(cache.stats().packed, 0);
+});
+
+test('a GEMM pack is refused for another K × N or a batch of B operands', { skip }, () => {
+  const n = nativeAddon();
+  const K = 24, N = 40, M = 3;
+  const B = new Float32Array(N * K).fill(0.5), A = new Float32Array(M * K).fill(1), C = new Float32Array(M * N);
+  const [floats] = n.gemmPackB(K, N, null, 0, K, true, null);
+  const pack = new Float32Array(floats);
+  n.gemmPackB(K, N, B, 0, K, true, pack);
+  n.gemm(false, true, M, N, K, 1, A, 0, K, 0, B, 0, K, 0, 0, C, 0, N, 0, 1, null, pack);
+  assert.ok(C.every((v) => v === 12), `1 · 0.5 summed over K = 24: ${C[0]}`);
+  assert.throws(() => n.gemm(false, true, M, N - 8, K, 1, A, 0, K, 0, B, 0, K, 0, 0, C, 0, N, 0, 1, null, pack), /packedB .* does not fit this product/);
+  assert.throws(() => n.gemm(false, true, M, N, K, 1, A, 0, K, 0, B, 0, K, N * K, 0, C, 0, N, 0, 1, null, pack), /shared by the batch/);
+  assert.throws(() => n.gemmPackB(K, N, B, 0, K, true, new Float32Array(floats + 1)), /pack buffer holds/);
+  assert.throws(() => n.gemmPackB(K, N + 1, B, 0, K, true, new Float32Array(n.gemmPackB(K, N + 1, null, 0, K, true, null)[0])), /B is too short/);
+});

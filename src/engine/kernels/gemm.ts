@@ -27,6 +27,11 @@ export interface GemmArgs {
   batch: number;
   /** N values added to every row of C (needs beta 0 and a C per batch entry): a linear layer's bias. */
   bias?: FloatArray | null;
+  /**
+   * op(B) packed beforehand by gemmPackB for this K and N (B shared by the batch, strideB 0): kernels that pack
+   * B read it instead (the reference kernel, which packs nothing, ignores it).
+   */
+  packedB?: Float32Array | null;
 }
 
 export const tsGemm = {
@@ -68,6 +73,18 @@ export const tsGemm = {
         else for (let n = 0; n < N; n++) C[crow + n] = alpha * acc[n] + beta * C[crow + n];
       }
     }
+  },
+
+  /** Size (floats) and layout tag of gemmPackB's pack of a K × N op(B), or null where these kernels pack nothing. */
+  gemmPackInfo(K: number, N: number): { floats: number; layout: number } | null {
+    void K, N;
+    return null;
+  },
+
+  /** Writes op(B)'s pack (B at bOffset, ldb, transB as in GemmArgs) into dst (gemmPackInfo(K, N).floats long). */
+  gemmPackB(K: number, N: number, B: FloatArray, bOffset: number, ldb: number, transB: boolean, dst: Float32Array): void {
+    void K, N, B, bOffset, ldb, transB, dst;
+    throw new Error('gemmPackB: these kernels pack no GEMM operands (gemmPackInfo returned null)');
   },
 };
 

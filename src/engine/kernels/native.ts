@@ -28,7 +28,10 @@ export interface NativeAddon {
   setThreads(n: number): void;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, aOff: number, lda: number, sA: number, B: Float32Array, bOff: number, ldb: number, sB: number,
-    beta: number, C: Float32Array, cOff: number, ldc: number, sC: number, batch: number, bias: Float32Array | null): void;
+    beta: number, C: Float32Array, cOff: number, ldc: number, sC: number, batch: number, bias: Float32Array | null,
+    packedB?: Float32Array | null): void;
+  gemmPackB(K: number, N: number, B: Float32Array | null, bOff: number, ldb: number, transB: boolean, dst: null): [number, number];
+  gemmPackB(K: number, N: number, B: Float32Array, bOff: number, ldb: number, transB: boolean, dst: Float32Array): void;
   unary(op: number, x: Float32Array, xOff: number, xStrides: readonly number[], out: Float32Array, shape: readonly number[], p: number, q: number): void;
   unaryBackward(op: number, x: Float32Array, y: Float32Array, g: Float32Array, out: Float32Array, p: number, q: number): void;
   binary(op: number, a: Float32Array, aOff: number, aStrides: readonly number[], b: Float32Array, bOff: number,
@@ -132,7 +135,15 @@ function overrides(n: NativeAddon): Partial<Kernels> {
     gemm(g: GemmArgs): void {
       if (!f32(g.A) || !f32(g.B) || !f32(g.C) || (g.bias && !f32(g.bias))) return ts.gemm(g);
       n.gemm(g.transA, g.transB, g.M, g.N, g.K, g.alpha, g.A, g.aOffset, g.lda, g.strideA, g.B, g.bOffset, g.ldb, g.strideB,
-        g.beta, g.C, g.cOffset, g.ldc, g.strideC, g.batch, g.bias ?? null);
+        g.beta, g.C, g.cOffset, g.ldc, g.strideC, g.batch, g.bias ?? null, g.packedB ?? null);
+    },
+    gemmPackInfo(K, N) {
+      const [floats, layout] = n.gemmPackB(K, N, null, 0, 0, false, null);
+      return floats > 0 ? { floats, layout } : null;
+    },
+    gemmPackB(K, N, B, bOffset, ldb, transB, dst) {
+      if (!f32(B)) return ts.gemmPackB(K, N, B, bOffset, ldb, transB, dst);
+      n.gemmPackB(K, N, B, bOffset, ldb, transB, dst);
     },
     unary(op: UnaryOp, x: Strided, out: FloatArray, shape: readonly number[], p = 0, q = 0): void {
       const code = unaryCode.get(op);
@@ -269,7 +280,7 @@ function overrides(n: NativeAddon): Partial<Kernels> {
   // Install only what this build implements (copyStrided and logSoftmax ride on unary and softmax).
   const present = new Set(n.info().kernels);
   const rides: Record<string, string> = {
-    copyStrided: 'unary', logSoftmaxForward: 'softmaxForward', logSoftmaxBackward: 'softmaxBackward', conv2dPackInfo: 'conv2dPackWeights',
+    copyStrided: 'unary', logSoftmaxForward: 'softmaxForward', logSoftmaxBackward: 'softmaxBackward', conv2dPackInfo: 'conv2dPackWeights', gemmPackInfo: 'gemmPackB',
   };
   const out: Partial<Kernels> = {};
   for (const [name, fn] of Object.entries(all)) {

@@ -7,6 +7,7 @@ import { promote, type FloatArray } from '../dtype.js';
 import { K } from '../kernels/index.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { linearWeightPack } from '../weight-cache.js';
 import { contiguousData } from './create.js';
 import { sum } from './reduce.js';
 import { expand, reshape, transpose } from './shape.js';
@@ -59,7 +60,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 }
 
 // a @ b (+ bias on every row, added by the GEMM as it writes each tile: F.linear's addmm without a pass of its own).
-function product(a: Tensor, b: Tensor, bias: Tensor | null): Tensor {
+// `weight`: b is this weight's transposed view (a linear layer), whose packed form a weight cache may keep.
+function product(a: Tensor, b: Tensor, bias: Tensor | null, weight: Tensor | null = null): Tensor {
   const dtype = promote(a.dtype, b.dtype, 'matmul');
   if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtype mismatch ${a.dtype} vs ${b.dtype}`);
   if (a.ndim < 1 || b.ndim < 1) throw new RangeError(`matmul: scalars are not matrices (${fmt(a.shape)} @ ${fmt(b.shape)})`);
@@ -67,7 +69,7 @@ function product(a: Tensor, b: Tensor, bias: Tensor | null): Tensor {
   if (a.ndim === 1 || b.ndim === 1) {
     const a2 = a.ndim === 1 ? reshape(a, [1, a.shape[0]]) : a;
     const b2 = b.ndim === 1 ? reshape(b, [b.shape[0], 1]) : b;
-    const r = product(a2, b2, bias);
+    const r = product(a2, b2, bias, weight);
     const s = [...r.shape];
     if (b.ndim === 1) s.pop();
     if (a.ndim === 1) s.splice(s.length - (b.ndim === 1 ? 1 : 2), 1);
@@ -86,6 +88,7 @@ function product(a: Tensor, b: Tensor, bias: Tensor | null): Tensor {
     B: B.data, bOffset: B.offset, ldb: B.ld, strideB: B.stride,
     beta: 0, C: out.data as FloatArray, cOffset: 0, ldc: N, strideC: M * N,
     batch: numel(batchShape), bias: bias ? (contiguousData(bias) as FloatArray) : null,
+    packedB: weight && B.stride === 0 ? linearWeightPack(weight, B, Ka, N) : null,
   });
   // An operand shared by every batch entry (a weight) gets the batch-summed product as its gradient,
   // accumulated by the GEMM itself instead of a [batch, R, C] product summed down afterwards.
@@ -137,5 +140,5 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     throw new RangeError(`linear: bias ${fmt(bias.shape)} does not match weight ${fmt(weight.shape)} (expected [${weight.shape[0]}])`);
   }
   if (bias && bias.dtype !== x.dtype) throw new TypeError(`linear: bias dtype ${bias.dtype} differs from input dtype ${x.dtype}`);
-  return product(x, transpose(weight), bias ?? null);
+  return product(x, transpose(weight), bias ?? null, weight);
 }
