@@ -57,7 +57,7 @@ export const SAMPLE_OPTIONS: OptionSpec[] = [
   { group: 'sampling', name: 'H', value: 'N', help: 'image height (a multiple of f × the UNet downsampling)', default: 'the training size' },
   { group: 'sampling', name: 'W', value: 'N', help: 'image width', default: 'the training size' },
   { group: 'sampling', name: 'batch-size', short: 'b', value: 'N', help: 'denoise at most N images at once (bounds memory; same images)', default: 'all' },
-  { group: 'sampling', name: 'weight-cache', value: 'MB', help: "keep up to MB of packed convolution weights from step to step: the same images, faster steps (1.15–1.25× for 64×64-latent UNets), more memory (~2 GB for those)", default: 'LDM_WEIGHT_CACHE_MB, else 0' },
+  { group: 'sampling', name: 'weight-cache', value: 'MB', help: "keep up to MB of packed weights from step to step: the same images, faster steps (1.13–1.16× for 64×64-latent UNets), more memory (2.3–2.7 GB for those)", default: 'LDM_WEIGHT_CACHE_MB, else 0' },
   { group: 'sampling', name: 'x-t', value: 'FILE[:name]', help: 'start from this x_T (.safetensors), e.g. a fixed code from the reference' },
   { group: 'output', name: 'out', short: 'o', value: 'DIR', help: 'output folder', default: 'outputs' },
   { group: 'output', name: 'name', value: 'PREFIX', help: 'file name prefix (files: PREFIX-NNNN-seedS.png)', default: 'sample' },
