@@ -1,8 +1,5 @@
 // A small fork-join thread pool: numThreads() - 1 worker threads plus the calling thread. Workers spin
 // briefly after a job (kernels are often called back to back) and then sleep on a condition variable.
-// setNumThreads keeps its workers: those past the new size sleep (parked) until a larger size wakes them, so
-// changing the size neither starts threads that the OS must first spread over the cores nor drops their
-// scratch buffers.
 // Size: LDM_NUM_THREADS, or the CPUs this process may run on, shared out among the processes an MPI
 // launcher started on this machine (see detectCpus). The pool is never destroyed (its threads are
 // detached), so process exit never waits for it.
@@ -61,18 +58,18 @@ int detectCpus() {
 // counter itself, closes the job and waits only for workers that joined. A worker that the OS has not
 // scheduled yet therefore never delays the caller (on a busy machine the caller just runs every task).
 struct Pool {
-  std::atomic<int> size{1};  // threads taking part in jobs, including the caller
-  int spawned = 1;           // threads that exist, including the caller (workers tid ≥ size are parked)
+  int size = 1;  // threads including the caller
   std::mutex callMutex;  // one fork-join job at a time (several JS threads may call in)
   std::mutex m;
   std::condition_variable cv;
-  std::condition_variable parked;  // workers past `size` wait here
   std::atomic<std::uint64_t> state{0};
   std::atomic<int> active{0};
   std::atomic<idx_t> next{0};
   idx_t ntasks = 0;
   void (*fn)(void*, idx_t, int) = nullptr;
   void* ctx = nullptr;
+  std::atomic<bool> retire{false};
+  std::atomic<int> live{0};
 
   void work(int tid) {
     for (;;) {
@@ -92,48 +89,38 @@ void workerLoop(Pool* p, int tid) {
   myThread = tid;
   std::uint64_t done = p->state.load(std::memory_order_acquire) >> 1;  // last generation handled
   auto fresh = [&](std::uint64_t s) { return (s & 1) == 0 && (s >> 1) != done; };
-  auto out = [&] { return tid >= p->size.load(std::memory_order_acquire); };
   for (;;) {
-    if (out()) {  // parked until the pool grows again; the jobs run meanwhile were not ours
-      std::unique_lock<std::mutex> lk(p->m);
-      p->parked.wait(lk, [&] { return !out(); });
-      done = p->state.load(std::memory_order_acquire) >> 1;
-      continue;
-    }
     // Spin for a short while, then sleep until the next job.
     std::uint64_t s = p->state.load(std::memory_order_acquire);
     auto start = std::chrono::steady_clock::now();
     int spins = 0;
-    while (!fresh(s) && !out()) {
+    while (!fresh(s) && !p->retire.load(std::memory_order_relaxed)) {
       LDM_PAUSE();
       if (++spins == 256) {
         spins = 0;
         if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(200)) {
           std::unique_lock<std::mutex> lk(p->m);
-          p->cv.wait(lk, [&] { return fresh(p->state.load(std::memory_order_acquire)) || out(); });
+          p->cv.wait(lk, [&] { return fresh(p->state.load(std::memory_order_acquire)) || p->retire.load(); });
         }
       }
       s = p->state.load(std::memory_order_acquire);
     }
-    if (out()) continue;
+    if (p->retire.load()) break;
     p->active.fetch_add(1, std::memory_order_acq_rel);
     if (p->state.load(std::memory_order_acquire) == s) p->work(tid);  // still open: take part
     done = s >> 1;
     p->active.fetch_sub(1, std::memory_order_acq_rel);
   }
-}
-
-// Workers up to n threads in all (the caller is thread 0); called with the job lock held or before any job.
-void spawnUpTo(Pool* p, int n) {
-  for (int i = p->spawned; i < n; i++) std::thread(workerLoop, p, i).detach();
-  if (n > p->spawned) p->spawned = n;
+  p->live.fetch_sub(1);
 }
 
 void startPool(int n) {
   Pool* p = new Pool();
-  n = n < 1 ? 1 : n;
-  p->size.store(n);
-  spawnUpTo(p, n);
+  p->size = n < 1 ? 1 : n;
+  for (int i = 1; i < p->size; i++) {
+    p->live.fetch_add(1);
+    std::thread(workerLoop, p, i).detach();
+  }
   pool = p;
 }
 
@@ -151,26 +138,28 @@ Pool* getPool() {
 
 }  // namespace
 
-int numThreads() { return getPool()->size.load(std::memory_order_acquire); }
+int numThreads() { return getPool()->size; }
 
 void setNumThreads(int n) {
-  Pool* p = getPool();
+  Pool* old = getPool();
   if (n < 1) n = 1;
-  std::lock_guard<std::mutex> call(p->callMutex);  // never while a job runs
-  if (n == p->size.load()) return;
-  spawnUpTo(p, n);
+  if (n == old->size) return;
   {
-    std::lock_guard<std::mutex> lk(p->m);
-    p->size.store(n, std::memory_order_release);
+    std::lock_guard<std::mutex> call(old->callMutex);
+    {
+      std::lock_guard<std::mutex> lk(old->m);
+      old->retire.store(true);
+    }
+    old->cv.notify_all();
+    while (old->live.load() > 0) std::this_thread::yield();
   }
-  p->parked.notify_all();  // the ones back in
-  p->cv.notify_all();      // the ones now out go to park
+  startPool(n);  // the old pool object is leaked on purpose (a few hundred bytes)
 }
 
 void parallelRun(idx_t ntasks, void (*fn)(void*, idx_t, int), void* ctx) {
   if (ntasks <= 0) return;
   Pool* p = getPool();
-  if (ntasks == 1 || p->size.load(std::memory_order_relaxed) == 1 || insideTask) {
+  if (ntasks == 1 || p->size == 1 || insideTask) {
     for (idx_t t = 0; t < ntasks; t++) fn(ctx, t, myThread);
     return;
   }
