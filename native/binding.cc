@@ -316,7 +316,7 @@ napi_value gemmEntry(napi_env env, napi_callback_info info) {
                     (long long)want[1]);
       a.fail("range", msg);
     }
-    g.packedB = p + 16;  // after the header (GEMM_PACK_HEADER)
+    g.packedB = p + ldm::PACK_HEADER;
   }
   if (a.failed) return nullptr;
   if (g.bias && (g.beta != 0.0f || (g.strideC == 0 && g.batch > 1))) {
@@ -444,11 +444,22 @@ napi_value conv2dForwardEntry(napi_env env, napi_callback_info info) {
                     (long long)len, len > 0 ? (double)packed[0] : 0.0, (long long)want[0], (long long)want[1]);
       a.fail("range", msg);
     }
-    packed += 16;  // the header (WG_PACK_HEADER)
+    packed += ldm::PACK_HEADER;
   }
   if (a.failed) return nullptr;
   if (g.N * g.O * g.OH * g.OW > 0) active->conv2dForward(g, x, w, bias, out, packed);
   return undef(env);
+}
+
+// [floats, layout] of a pack (the answer of conv2dPackWeights / gemmPackB without dst).
+napi_value packInfo(napi_env env, const idx_t want[2]) {
+  napi_value r, v;
+  napi_create_array_with_length(env, 2, &r);
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_create_double(env, (double)want[i], &v);
+    napi_set_element(env, r, i, v);
+  }
+  return r;
 }
 
 // gemmPackB(K, N, B|null, bOff, ldb, transB, dst|null): without dst → [floats, layout] of op(B)'s pack (K × N) on
@@ -459,15 +470,7 @@ napi_value gemmPackBEntry(napi_env env, napi_callback_info info) {
   if (a.failed) return nullptr;
   idx_t want[2] = {0, 0};
   active->gemmPackB(K, N, nullptr, 0, false, nullptr, want);
-  if (a.isNull(6)) {
-    napi_value r, v;
-    napi_create_array_with_length(env, 2, &r);
-    for (uint32_t i = 0; i < 2; i++) {
-      napi_create_double(env, (double)want[i], &v);
-      napi_set_element(env, r, i, v);
-    }
-    return r;
-  }
+  if (a.isNull(6)) return packInfo(env, want);
   idx_t lenB = 0, len = 0;
   const float* B = a.f32(2, &lenB);
   const idx_t bOff = a.count(3), ldb = a.count(4);
@@ -493,15 +496,7 @@ napi_value conv2dPackWeightsEntry(napi_env env, napi_callback_info info) {
   if (a.failed) return nullptr;
   idx_t want[2] = {0, 0};
   active->conv2dPackWeights(g, nullptr, nullptr, want);
-  if (a.isNull(2)) {
-    napi_value r, v;
-    napi_create_array_with_length(env, 2, &r);
-    for (uint32_t i = 0; i < 2; i++) {
-      napi_create_double(env, (double)want[i], &v);
-      napi_set_element(env, r, i, v);
-    }
-    return r;
-  }
+  if (a.isNull(2)) return packInfo(env, want);
   const float* w = a.f32n(1, g.O * g.C * g.kh * g.kw);
   idx_t len = 0;
   float* dst = a.f32(2, &len);

@@ -11,6 +11,15 @@ namespace ldm {
 
 typedef std::int64_t idx_t;
 
+// Packs kept by the caller across calls (conv2dPackWeights, gemmPackB) start with PACK_HEADER floats: the layout
+// tag first (kernel set, micro-panel rows, kind), zeros after; the kernels that take a pack check the tag.
+constexpr idx_t PACK_HEADER = 16;
+inline float* writePackHeader(float* dst, idx_t tag) {
+  for (idx_t i = 0; i < PACK_HEADER; i++) dst[i] = 0.0f;
+  dst[0] = (float)tag;
+  return dst + PACK_HEADER;
+}
+
 struct GemmArgs {
   bool transA, transB;
   idx_t M, N, K;
